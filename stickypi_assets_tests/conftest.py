@@ -1,0 +1,28 @@
+"""Shared fixtures. Real Sticky Pi data lives beside the repo in ``../shared/data/stickypi``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STICKYPI_DATA = REPO_ROOT.parent / "shared" / "data" / "stickypi"
+
+
+def stickypi_path(*parts: str) -> Path:
+    """Path under the real data folder; the calling test is skipped (with the reason) if it is absent."""
+    path = STICKYPI_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real Sticky Pi data not found at {path} (expected ../shared/data/stickypi beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def stickypi_data() -> Path:
+    return stickypi_path()
+
+
+@pytest.fixture(scope="session")
+def uid_svg_paths() -> list[Path]:
+    return sorted(stickypi_path("uid").glob("*.svg"))
