@@ -1,0 +1,18 @@
+"""The code location: assets, checks, jobs, schedules, sensors and resources. Nothing else."""
+
+from __future__ import annotations
+
+from dagster import Definitions, define_asset_job
+
+from stickypi_assets.assets.raw_images import raw_images
+from stickypi_assets.automation.device_sensor import device_discovery_sensor
+from stickypi_assets.resources import StickyPiStorage
+
+ingest_job = define_asset_job("ingest_job", selection=[raw_images], description="Index raw images.")
+
+defs = Definitions(
+    assets=[raw_images],
+    jobs=[ingest_job],
+    sensors=[device_discovery_sensor],
+    resources={"storage": StickyPiStorage()},
+)

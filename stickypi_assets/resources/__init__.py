@@ -1,0 +1,3 @@
+from stickypi_assets.resources.storage import StickyPiStorage
+
+__all__ = ["StickyPiStorage"]
