@@ -1,0 +1,199 @@
+"""``stickypi``: the platform's core for people who do not run Dagster.
+
+Sub-commands mirror the original Sticky Pi tools where they exist (``uid check-data``) and expose the
+platform's own operations (``images index``, ``warehouse ...``, ``synth``, ``demo``). Exit status is 0 on
+success, 1 when some input was bad (reported, nothing else lost), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stickypi_assets import __version__
+
+log = logging.getLogger("stickypi")
+
+
+# -- uid check-data -------------------------------------------------------------------------------------------
+
+
+def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
+    """Per SVG of ``<bundle>/data``: instance count, md5 split (reference 2.8) and warnings."""
+    from stickypi_assets.formats.errors import FormatError
+    from stickypi_assets.formats.split import split_for_md5
+    from stickypi_assets.formats.uid_svg import read_uid_svg
+
+    data_dir = bundle_dir / "data"
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir} does not exist: a UID bundle holds its annotations in data/*.svg")
+    files = sorted(data_dir.glob("*.svg"))
+    report = []
+    for path in tqdm(files, desc="check-data", unit="svg", disable=not progress, file=sys.stderr):
+        try:
+            doc = read_uid_svg(path)
+            report.append(
+                {
+                    "file": path.name,
+                    "n_instances": len(doc.instances),
+                    "split": split_for_md5(doc.md5),
+                    "warnings": list(doc.warnings),
+                }
+            )
+        except (FormatError, OSError) as exc:
+            report.append({"file": path.name, "n_instances": None, "split": None, "warnings": [f"error: {exc}"]})
+    return report
+
+
+def _cmd_uid_check_data(args: argparse.Namespace) -> int:
+    report = check_uid_bundle(Path(args.bundle_dir), progress=not args.json)
+    failed = [r for r in report if r["n_instances"] is None]
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        width = max((len(r["file"]) for r in report), default=4)
+        print(f"{'file':<{width}}  {'instances':>9}  {'split':<10}  warnings")
+        for r in report:
+            n = "ERROR" if r["n_instances"] is None else r["n_instances"]
+            print(f"{r['file']:<{width}}  {n:>9}  {r['split'] or '-':<10}  {len(r['warnings'])}")
+            for w in r["warnings"]:
+                print(f"    - {w}")
+        ok = [r for r in report if r["n_instances"] is not None]
+        n_val = sum(r["split"] == "validation" for r in ok)
+        print(
+            f"{len(report)} files: {sum(r['n_instances'] for r in ok)} instances, "
+            f"{len(ok) - n_val} train / {n_val} validation files, {len(failed)} unreadable"
+        )
+    return 1 if failed or not report else 0
+
+
+# -- images / warehouse ---------------------------------------------------------------------------------------
+
+
+def _storage():
+    from stickypi_assets.resources.storage import StickyPiStorage
+
+    return StickyPiStorage()
+
+
+def _cmd_images_index(args: argparse.Namespace) -> int:
+    from stickypi_assets.ingest import index_device_day
+    from stickypi_assets.storage.tables import IMAGES
+    from stickypi_assets.storage.warehouse import PartitionKey
+
+    storage = _storage()
+    day = date.fromisoformat(args.date)
+    index = index_device_day(storage.object_store(), args.device, day)
+    result = storage.warehouse().write_partition(IMAGES.name, PartitionKey(args.device, day), index.rows)
+    print(
+        f"{args.device} {day}: {index.n_images} images ({index.count('ok')} ok, {index.count('error')} errors, "
+        f"{index.count('duplicate')} duplicates) -> {result.parquet_key}"
+    )
+    for key, msg in index.errors:
+        print(f"  error {key}: {msg}")
+    return 1 if index.errors else 0
+
+
+def _cmd_images_audit(args: argparse.Namespace) -> int:
+    from stickypi_assets.ingest import audit_raw_images
+
+    problems = audit_raw_images(_storage().object_store())
+    for key, reason in problems:
+        print(f"{key}: {reason}")
+    print(f"{len(problems)} object(s) under raw_images/ that no device-day partition will index")
+    return 1 if problems else 0
+
+
+def _cmd_warehouse(args: argparse.Namespace) -> int:
+    warehouse = _storage().warehouse()
+    if args.action == "rebuild":
+        for table, n in warehouse.rebuild().items():
+            print(f"{table}: {n} rows reloaded from Parquet")
+    elif args.action == "publish":
+        print(f"published {warehouse.publish()}")
+    else:
+        df = warehouse.query(args.sql, published=not args.writer)
+        print(df.to_string(index=False) if len(df) else "(no rows)")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from stickypi_assets.demo import run_demo
+
+    return run_demo(devices=args.devices, days=args.days, seed=args.seed)
+
+
+# -- parser ---------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stickypi",
+        description="Sticky Pi insect-monitoring platform: formats, models and data assets.",
+    )
+    parser.add_argument("--version", action="version", version=f"stickypi-assets {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log INFO messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    uid = sub.add_parser("uid", help="Universal Insect Detector tools")
+    uid_sub = uid.add_subparsers(dest="uid_command", required=True, metavar="ACTION")
+    check = uid_sub.add_parser(
+        "check-data", help="parse every <bundle>/data/*.svg and report instances, split and warnings"
+    )
+    check.add_argument("-b", "--bundle-dir", required=True, help="UID bundle directory (with data/*.svg)")
+    check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    check.set_defaults(func=_cmd_uid_check_data)
+
+    images = sub.add_parser("images", help="raw image ingestion without Dagster")
+    images_sub = images.add_subparsers(dest="images_command", required=True, metavar="ACTION")
+    index = images_sub.add_parser("index", help="index one device-day into table 'images'")
+    index.add_argument("--device", required=True, help="device id (8 hex digits)")
+    index.add_argument("--date", required=True, help="UTC day, YYYY-MM-DD")
+    index.set_defaults(func=_cmd_images_index)
+    audit = images_sub.add_parser("audit", help="list raw image objects that no partition will index, and why")
+    audit.set_defaults(func=_cmd_images_audit)
+
+    wh = sub.add_parser("warehouse", help="DuckDB warehouse maintenance and queries")
+    wh_sub = wh.add_subparsers(dest="action", required=True, metavar="ACTION")
+    wh_sub.add_parser("rebuild", help="reload every table from its Parquet partitions in the object store")
+    wh_sub.add_parser("publish", help="refresh the analysts' read copy")
+    sql = wh_sub.add_parser("sql", help="run a read query (on the published copy by default)")
+    sql.add_argument("sql", help="SQL text, e.g. \"SELECT device, count(*) FROM images GROUP BY ALL\"")
+    sql.add_argument("--writer", action="store_true", help="query the writer's file under its lock instead")
+    wh.set_defaults(func=_cmd_warehouse)
+
+    try:
+        from stickypi_assets.synth.cli import add_parser as add_synth_parser
+    except ImportError:  # pragma: no cover - synth is part of the package; tolerate partial installs
+        pass
+    else:
+        add_synth_parser(sub)
+
+    demo = sub.add_parser("demo", help="generate sample data and run the platform on it (no configuration)")
+    demo.add_argument("--devices", type=int, default=2)
+    demo.add_argument("--days", type=int, default=2)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"stickypi: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
