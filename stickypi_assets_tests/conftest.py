@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# S3-compatible server fixtures (moto on 127.0.0.1), available to every test folder.
+from stickypi_assets_tests.storage.s3_server import s3_endpoint, s3_server  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STICKYPI_DATA = REPO_ROOT.parent / "shared" / "data" / "stickypi"
 

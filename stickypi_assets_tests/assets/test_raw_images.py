@@ -67,3 +67,22 @@ def test_materialize_records_errors_and_is_idempotent(storage: StickyPiStorage):
     other = multi_partition_key("1b74105a", date(2020, 7, 5))
     assert materialize([raw_images], partition_key=other, instance=instance, resources={"storage": storage}).success
     assert int(warehouse.query("SELECT count(*) n FROM images")["n"][0]) == 8
+
+
+@pytest.mark.s3
+def test_materialize_against_s3_store(s3_endpoint, tmp_path: Path):
+    """Production path: images in an S3-compatible bucket, settings from the environment only."""
+    store = s3_endpoint.store()
+    for f in sorted(stickypi_path("raw", "1b74105a").glob("*.jpg")):
+        store.put_file(f"raw_images/1b74105a/{f.name}", f)
+    storage = StickyPiStorage(
+        warehouse_path=str(tmp_path / "wh.duckdb"), published_path=str(tmp_path / "published.duckdb")
+    )
+    assert storage.object_store().uri("x").startswith("s3://")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("devices", ["1b74105a"])
+    key = multi_partition_key("1b74105a", date(2020, 7, 5))
+    assert materialize([raw_images], partition_key=key, instance=instance, resources={"storage": storage}).success
+    rows = storage.warehouse().query("SELECT status, width FROM images", published=True)
+    assert rows.to_dict("list") == {"status": ["ok", "ok"], "width": [2592, 2592]}
+    assert store.exists("warehouse/images/device=1b74105a/date=2020-07-05/part.parquet")
