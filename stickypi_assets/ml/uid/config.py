@@ -1,0 +1,364 @@
+"""UID bundle configuration: one flat dataclass with a default for every key, saved as YAML.
+
+A bundle keeps its configuration in ``<bundle>/config/config.yaml``. The original tools stored a detectron2
+config there (nested ``MODEL.*``/``SOLVER.*`` keys plus a few custom top-level keys) and *read keys that no
+shipped file defined* (``ORIGINAL_IMAGE_PADDING``, ``TEST_PERIOD``, ``PRINTING_PERIOD``; reference 3.1 and
+8.1), so loading crashed. Here every key has a default, and the hard-coded predictor constants of the
+original (score threshold, tile size/overlap, edge margin, merge IoU; reference 8.6) are keys too.
+
+Our own files use flat UPPER_CASE keys (the style of the original's custom keys, e.g. ``CLASSES``,
+``MIN_MAX_OBJ_SIZE``). Legacy detectron2 files are still accepted: the nested keys that mean the same thing
+here are mapped (:data:`LEGACY_KEYS`), the rest are reported in :attr:`UidConfig.warnings`. Two deliberate
+exceptions: ``MODEL.PIXEL_MEAN``/``PIXEL_STD`` are *not* mapped, because the original normalised BGR pixels
+on a 0-255 scale with std 1 while our models take RGB in [0, 1] (see :mod:`stickypi_assets.ml.uid.model`),
+and ``INPUT.MIN_SIZE_TEST`` is ignored because we never rescale tiles (reference defect 5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stickypi_assets.formats.annotations import class_for_stroke, normalize_colour
+
+#: Name of the bundle, also the ``algo_name`` written into prediction metadata (reference 3.3 step 8).
+BUNDLE_NAME = "universal-insect-detector"
+CONFIG_RELPATH = Path("config") / "config.yaml"
+
+#: Backbones :func:`stickypi_assets.ml.uid.model.build_maskrcnn` knows. ``resnet18_fpn`` is the small one
+#: (tests, CPU experiments); ``resnet50_fpn`` is the default and the only one with COCO Mask R-CNN weights.
+BACKBONES = ("resnet18_fpn", "resnet34_fpn", "resnet50_fpn", "resnet101_fpn")
+PRETRAINED = ("none", "imagenet", "coco")
+OPTIMIZERS = ("sgd", "adamw")
+
+
+@dataclass
+class UidConfig:
+    """Everything that shapes a UID model, its training and its predictions.
+
+    Attribute names are the lower-case YAML keys. Defaults reproduce the original tools' values where
+    they were sensible and documented, and say why where they differ.
+    """
+
+    # -- classes and data ------------------------------------------------------------------------------
+    #: ``[name, stroke colour]`` pairs. As in the original palette, label ids follow the *sorted* names.
+    classes: list[list[str]] = field(default_factory=lambda: [["insect", "#0000ff"]])
+    #: Zero padding (px) added around every image in training and inference, so that true image edges
+    #: look different from crop/tile edges (manuscript value; absent from the shipped configs).
+    original_image_padding: int = 32
+    #: Objects whose rotated-rectangle long side is ``<= min`` or ``> max`` are left out of training
+    #: targets; at inference, boxes must exceed ``min`` in width or height.
+    min_max_obj_size: list[int] = field(default_factory=lambda: [20, 600])
+
+    # -- model -----------------------------------------------------------------------------------------
+    backbone: str = "resnet50_fpn"
+    #: ``none`` (random init, never downloads), ``imagenet`` (backbone) or ``coco`` (whole Mask R-CNN,
+    #: ``resnet50_fpn`` only). Pretrained weights are fetched by torchvision on first use.
+    pretrained: str = "none"
+    #: Trainable ResNet stages (0-5). 5 for random init; 3 is torchvision's choice for pretrained.
+    trainable_backbone_layers: int = 5
+    #: One anchor size per FPN level (P2..P6): insects are 15-350 px, far below COCO's 32-512.
+    anchor_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128])
+    aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    #: Width of the FPN, the box head's hidden layers and the mask head's convolutions. torchvision's
+    #: values are the defaults; small models for tests/CPU use e.g. 64/256/64 (about 10x less compute).
+    fpn_channels: int = 256
+    box_head_dim: int = 1024
+    mask_head_channels: int = 256
+    #: Normalisation of **RGB** pixels scaled to [0, 1] (ImageNet statistics, so pretrained backbones fit).
+    pixel_mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    pixel_std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    rpn_nms_thresh: float = 0.9
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_train: int = 2000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_test: int = 1000
+    roi_batch_size_per_image: int = 256
+    #: Model-internal score floor and NMS (detectron ``ROI_HEADS.SCORE_THRESH_TEST``/``NMS_THRESH_TEST``).
+    box_score_thresh: float = 0.05
+    box_nms_thresh: float = 0.5
+    detections_per_image: int = 500
+    mask_threshold: float = 0.5
+
+    # -- prediction (hard-coded in the original predictor) ---------------------------------------------------
+    #: Final score threshold. 0.85 suits a fully trained model; lower it for briefly trained ones.
+    score_threshold: float = 0.85
+    tile_size: int = 1024
+    #: Minimum overlap between neighbouring tiles (px).
+    tile_overlap: int = 500
+    #: Detections whose box comes within this many px of an *inner* tile border are dropped.
+    edge_margin: int = 32
+    #: Cross-tile duplicates: IoU above this between polygons of different tiles (manuscript: 0.5).
+    merge_iou: float = 0.33
+    #: Tiles per forward pass.
+    tile_batch_size: int = 4
+    #: Douglas-Peucker epsilon as a fraction of the contour perimeter.
+    polygon_epsilon: float = 0.006
+    #: 3x3 dilations of the binary mask before tracing. The original dilated once; 0 is right here because
+    #: training masks are rasterised with the boundary included (``cv2.fillPoly``), so tracing the predicted
+    #: mask without dilation gives back polygons of the annotated size.
+    mask_dilation: int = 0
+
+    # -- validation --------------------------------------------------------------------------------------
+    #: IoU at or above which a prediction can match a ground-truth polygon (original ``validate``: 0.33).
+    match_iou: float = 0.33
+    #: Area (px²) above which precision/recall are also reported separately (~4 mm² at 15.5 px/mm).
+    large_object_area: float = 1000.0
+
+    # -- training data ---------------------------------------------------------------------------------
+    #: Side of the square training crops and validation grid tiles (native scale, never resized).
+    crop_size: int = 1024
+    #: Random rotation by any angle (the original: uniform in [0, 360)).
+    rotate: bool = True
+    flip: bool = True
+    #: Colour jitter amplitudes (torchvision ColorJitter semantics, applied in the right channel order).
+    brightness: float = 0.1
+    contrast: float = 0.1
+    saturation: float = 0.1
+    hue: float = 0.1
+    #: Instances with fewer visible pixels in a crop are dropped from its targets.
+    min_visible_pixels: int = 30
+    #: DataLoader worker processes making crops (0 = in the training process; the original used 8 on GPU
+    #: machines, where crop making must keep up with the model).
+    num_workers: int = 0
+
+    # -- solver ----------------------------------------------------------------------------------------
+    optimizer: str = "sgd"
+    ims_per_batch: int = 14
+    base_lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    #: Multiply the learning rate by ``gamma`` at each of ``steps`` (iterations).
+    gamma: float = 0.8
+    steps: list[int] = field(default_factory=lambda: [10000 * k for k in range(1, 11)])
+    warmup_iters: int = 1000
+    warmup_factor: float = 0.001
+    #: Gradient-norm clipping (0 = off); helps random-init runs survive early spikes.
+    grad_clip_norm: float = 0.0
+    max_iter: int = 550000
+    checkpoint_period: int = 5000
+    #: Iterations between validation-loss evaluations (absent from the shipped configs).
+    test_period: int = 1000
+    #: Iterations between training-loss log lines (absent from the shipped configs).
+    printing_period: int = 20
+    seed: int = 0
+
+    #: Messages about keys that were ignored or converted while loading (not saved).
+    warnings: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- derived -----------------------------------------------------------------------------------------
+
+    @property
+    def palette(self) -> dict[str, str]:
+        """Class name → normalised stroke colour."""
+        return {str(name): normalize_colour(str(colour)) for name, colour in self.classes}
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in label order: sorted, as the original palette numbered them (label = index + 1)."""
+        return sorted(self.palette)
+
+    def label_for_stroke(self, stroke: str) -> int | None:
+        """0-based class index of a stroke colour, or ``None`` for colours outside the palette."""
+        name = class_for_stroke(stroke, self.palette)
+        return None if name is None else self.class_names.index(name)
+
+    # -- checks and (de)serialisation ------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with every problem found, so a bad YAML file fails at load, not mid-training."""
+        problems = []
+        if not self.classes or any(len(c) != 2 for c in self.classes):
+            problems.append("CLASSES must be a non-empty list of [name, colour] pairs")
+        elif len({str(c[0]) for c in self.classes}) != len(self.classes):
+            problems.append("CLASSES has duplicate names")
+        if self.backbone not in BACKBONES:
+            problems.append(f"BACKBONE {self.backbone!r} not in {BACKBONES}")
+        if self.pretrained not in PRETRAINED:
+            problems.append(f"PRETRAINED {self.pretrained!r} not in {PRETRAINED}")
+        if self.pretrained == "coco" and self.backbone != "resnet50_fpn":
+            problems.append("PRETRAINED 'coco' exists only for BACKBONE 'resnet50_fpn'")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"OPTIMIZER {self.optimizer!r} not in {OPTIMIZERS}")
+        if len(self.min_max_obj_size) != 2 or self.min_max_obj_size[0] >= self.min_max_obj_size[1]:
+            problems.append("MIN_MAX_OBJ_SIZE must be [min, max] with min < max")
+        if len(self.anchor_sizes) != 5:
+            problems.append("ANCHOR_SIZES needs one size per FPN level (5: P2-P6)")
+        if len(self.pixel_mean) != 3 or len(self.pixel_std) != 3:
+            problems.append("PIXEL_MEAN and PIXEL_STD need 3 values (RGB)")
+        if self.tile_size <= 0 or not 0 <= self.tile_overlap < self.tile_size:
+            problems.append("need TILE_SIZE > 0 and 0 <= TILE_OVERLAP < TILE_SIZE")
+        if not 0 <= self.edge_margin < self.tile_size // 2:
+            problems.append("EDGE_MARGIN must be in [0, TILE_SIZE / 2)")
+        for key in ("score_threshold", "merge_iou", "match_iou", "mask_threshold", "box_nms_thresh"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                problems.append(f"{key.upper()} must be in [0, 1]")
+        positive = ("fpn_channels", "box_head_dim", "mask_head_channels", "crop_size", "ims_per_batch")
+        positive += ("tile_batch_size", "checkpoint_period", "test_period")
+        for key in positive:
+            if getattr(self, key) <= 0:
+                problems.append(f"{key.upper()} must be > 0")
+        if self.printing_period <= 0 or self.max_iter < 0 or self.original_image_padding < 0:
+            problems.append("PRINTING_PERIOD must be > 0, MAX_ITER and ORIGINAL_IMAGE_PADDING >= 0")
+        if list(self.steps) != sorted(self.steps):
+            problems.append("STEPS must be increasing")
+        if problems:
+            raise ValueError("invalid UID config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat ``{UPPER_KEY: value}`` with plain YAML/JSON types (the on-disk form)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "warnings":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, list | tuple):
+                value = [list(v) if isinstance(v, list | tuple) else v for v in value]
+            out[f.name.upper()] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, *, strict: bool = False) -> UidConfig:
+        """Build from flat keys (any case) and/or a legacy detectron2 document; defaults fill the rest.
+
+        Unknown keys are reported in ``warnings`` (``strict=True`` raises instead), so a typo is visible
+        without making every old bundle unreadable.
+        """
+        known = {f.name for f in dataclasses.fields(cls) if f.name != "warnings"}
+        values: dict[str, Any] = {}
+        warnings: list[str] = []
+        for key, value in (data or {}).items():
+            name = str(key).lower()
+            if name in known:
+                values[name] = value
+            elif isinstance(value, Mapping) or key in _LEGACY_TOP_LEVEL:
+                _read_legacy(str(key), value, values, warnings)
+            else:
+                warnings.append(f"unknown key {key!r} ignored")
+        if strict and warnings:
+            raise ValueError("invalid UID config: " + "; ".join(warnings))
+        defaults = cls()
+        for name, value in list(values.items()):
+            values[name] = _coerce(name, value, getattr(defaults, name))
+        config = cls(**values)
+        config.warnings = warnings
+        return config
+
+    def replace(self, **changes: Any) -> UidConfig:
+        """A validated copy with some keys changed (lower-case names), e.g. ``config.replace(max_iter=10)``."""
+        data = self.to_dict()
+        data.update({k.upper(): v for k, v in changes.items()})
+        return UidConfig.from_dict(data, strict=True)
+
+
+#: Legacy detectron2 keys (dotted path) that have an equivalent here.
+LEGACY_KEYS: dict[str, str] = {
+    "MODEL.RPN.NMS_THRESH": "rpn_nms_thresh",
+    "MODEL.RPN.PRE_NMS_TOPK_TRAIN": "rpn_pre_nms_top_n_train",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN": "rpn_post_nms_top_n_train",
+    "MODEL.RPN.PRE_NMS_TOPK_TEST": "rpn_pre_nms_top_n_test",
+    "MODEL.RPN.POST_NMS_TOPK_TEST": "rpn_post_nms_top_n_test",
+    "MODEL.ANCHOR_GENERATOR.SIZES": "anchor_sizes",
+    "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS": "aspect_ratios",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE": "roi_batch_size_per_image",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST": "box_score_thresh",
+    "MODEL.ROI_HEADS.NMS_THRESH_TEST": "box_nms_thresh",
+    "DATALOADER.NUM_WORKERS": "num_workers",
+    "SOLVER.IMS_PER_BATCH": "ims_per_batch",
+    "SOLVER.BASE_LR": "base_lr",
+    "SOLVER.MOMENTUM": "momentum",
+    "SOLVER.WEIGHT_DECAY": "weight_decay",
+    "SOLVER.GAMMA": "gamma",
+    "SOLVER.STEPS": "steps",
+    "SOLVER.WARMUP_ITERS": "warmup_iters",
+    "SOLVER.WARMUP_FACTOR": "warmup_factor",
+    "SOLVER.MAX_ITER": "max_iter",
+    "SOLVER.CHECKPOINT_PERIOD": "checkpoint_period",
+    "TEST.DETECTIONS_PER_IMAGE": "detections_per_image",
+    "INPUT.CROP.SIZE": "crop_size",
+}
+#: Legacy keys that are understood but deliberately not used (see the module docstring).
+_LEGACY_IGNORED = ("_BASE_", "BASE_MODEL_PREFIX", "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "INPUT.MIN_SIZE_TEST")
+_LEGACY_TOP_LEVEL = frozenset({"_BASE_", "BASE_MODEL_PREFIX"})
+
+
+def _read_legacy(prefix: str, value: Any, out: dict[str, Any], warnings: list[str]) -> None:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            _read_legacy(f"{prefix}.{key}", sub, out, warnings)
+        return
+    if prefix in LEGACY_KEYS:
+        name = LEGACY_KEYS[prefix]
+        if name in ("anchor_sizes", "aspect_ratios") and value and isinstance(value[0], list | tuple):
+            # detectron lists one inner list per feature map; C4 models have a single map holding all sizes.
+            value = [v for inner in value for v in inner] if name == "anchor_sizes" else list(value[0])
+        if name == "crop_size" and isinstance(value, list | tuple):
+            value = value[0]
+        out.setdefault(name, value)
+    elif prefix in _LEGACY_IGNORED:
+        warnings.append(f"legacy key {prefix!r} has no equivalent here and was ignored")
+    else:
+        warnings.append(f"legacy key {prefix!r} ignored")
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """YAML gives ints where floats are meant and tuples never; normalise to the default's type."""
+    if isinstance(default, bool):
+        return bool(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, int):
+        if isinstance(value, float) and not math.isclose(value, round(value)):
+            raise ValueError(f"invalid UID config: {name.upper()} must be an integer, got {value}")
+        return int(value)
+    if isinstance(default, list):
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"invalid UID config: {name.upper()} must be a list, got {value!r}")
+        if default and isinstance(default[0], list):
+            return [list(v) for v in value]
+        if default and isinstance(default[0], float):
+            return [float(v) for v in value]
+        if default and isinstance(default[0], int):
+            return [int(v) for v in value]
+        return list(value)
+    return value
+
+
+def load_config(path: str | Path | None = None) -> UidConfig:
+    """Read a config YAML; ``None`` or a missing file gives the defaults (with a warning for the latter)."""
+    if path is None:
+        return UidConfig()
+    path = Path(path)
+    if not path.exists():
+        config = UidConfig()
+        config.warnings.append(f"{path} not found: using defaults")
+        return config
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: a UID config must be a YAML mapping")
+    return UidConfig.from_dict(data)
+
+
+def save_config(config: UidConfig, path: str | Path) -> Path:
+    """Write every key (defaults included), so the file documents exactly what a run used."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Universal Insect Detector configuration (stickypi_assets.ml.uid.config.UidConfig)\n"
+    text += yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def bundle_config(bundle_dir: str | Path) -> UidConfig:
+    """The configuration of a bundle (``<bundle>/config/config.yaml``, defaults where absent)."""
+    return load_config(Path(bundle_dir) / CONFIG_RELPATH)

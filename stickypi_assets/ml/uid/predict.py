@@ -1,0 +1,205 @@
+"""One image → insect polygons, and a folder of JPEGs → annotation SVGs (reference 3.3 and 3.4).
+
+:func:`predict_image` is the core used by the CLI, the Dagster asset, validation and benchmarks: pad by
+``ORIGINAL_IMAGE_PADDING``, cut overlapping tiles (:mod:`tiling`), run the detector on batches of tiles
+(never rescaled), filter and vectorise per tile and merge cross-tile duplicates (:mod:`postprocess`).
+It takes an already-decoded image so callers decode each JPEG exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from stickypi_assets.formats.annotations import DEFAULT_FILL, Instance
+from stickypi_assets.formats.names import InvalidImageName, format_datetime, parse_image_name
+from stickypi_assets.formats.split import md5_bytes
+from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
+from stickypi_assets.ml.uid.config import BUNDLE_NAME, UidConfig, bundle_config
+from stickypi_assets.ml.uid.detector import Detector
+from stickypi_assets.ml.uid.postprocess import merge_candidates, tile_candidates
+from stickypi_assets.ml.uid.tiling import iter_tile_batches, pad_image, plan_tiles
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_RELPATH = Path("output") / "model_final.pth"
+
+
+@dataclass
+class PredictTimings:
+    """Seconds spent per stage, accumulated over calls (benchmarks and asset metadata)."""
+
+    decode: float = 0.0
+    model: float = 0.0
+    postprocess: float = 0.0
+    images: int = 0
+    tiles: int = 0
+
+    @property
+    def total(self) -> float:
+        return self.decode + self.model + self.postprocess
+
+
+def predict_image(
+    detector: Detector,
+    image: np.ndarray,
+    config: UidConfig,
+    *,
+    timings: PredictTimings | None = None,
+) -> list[Instance]:
+    """Insects found in a BGR uint8 image, as scored :class:`Instance` objects in image pixels.
+
+    Instances carry the class name and stroke colour from ``config.classes``, fill ``#ff0000``, value 0
+    and the detector's score, and come out best score first.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR (H, W, 3) image, got shape {image.shape}")
+    height, width = image.shape[:2]
+    padding = config.original_image_padding
+    padded = pad_image(image, padding)
+    tiles = plan_tiles(padded.shape[1], padded.shape[0], config.tile_size, config.tile_overlap)
+    candidates = []
+    model_s = post_s = 0.0
+    for batch_tiles, views in iter_tile_batches(padded, tiles, config.tile_batch_size):
+        t0 = time.perf_counter()
+        detections = detector.predict_batch(views)
+        t1 = time.perf_counter()
+        for tile, det in zip(batch_tiles, detections, strict=True):
+            candidates.extend(tile_candidates(det, tile, config, padding=padding, image_size=(width, height)))
+        model_s += t1 - t0
+        post_s += time.perf_counter() - t1
+    t1 = time.perf_counter()
+    merged = merge_candidates(candidates, config.merge_iou)
+    names = config.class_names
+    palette = config.palette
+    instances = [
+        Instance(
+            polygon=c.polygon,
+            stroke=palette[names[c.label]],
+            name=names[c.label],
+            fill=DEFAULT_FILL,
+            value=0,
+            score=c.score,
+        )
+        for c in merged
+    ]
+    if timings is not None:
+        timings.model += model_s
+        timings.postprocess += post_s + time.perf_counter() - t1
+        timings.images += 1
+        timings.tiles += len(tiles)
+    return instances
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """BGR uint8 array of JPEG bytes (EXIF orientation ignored, like the SVG reader)."""
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise ValueError(f"cannot decode image ({len(data)} bytes)")
+    return image
+
+
+# -- bundles ---------------------------------------------------------------------------------------------
+
+
+def load_detector(
+    bundle_dir: str | Path,
+    *,
+    device: str = "cpu",
+    config: UidConfig | None = None,
+    weights: str | Path | None = None,
+    require_weights: bool = True,
+) -> tuple[Any, UidConfig, str | None]:
+    """``(detector, config, version)`` of a bundle: its config and ``output/model_final.pth``.
+
+    ``version`` is the md5 of the weights file (``None`` without weights). A bundle without weights
+    raises ``FileNotFoundError`` unless ``require_weights=False`` (random weights: tests, benchmarks).
+    """
+    from stickypi_assets.ml.uid.model import MaskRCNNDetector, weights_version
+
+    config = config or bundle_config(bundle_dir)
+    detector = MaskRCNNDetector(config, device=device)
+    path = Path(weights) if weights is not None else Path(bundle_dir) / WEIGHTS_RELPATH
+    if path.exists():
+        detector.load_weights(path)
+        return detector, config, weights_version(path)
+    if require_weights:
+        raise FileNotFoundError(f"{path} not found: train the bundle first (or pass weights=)")
+    log.warning("%s not found: the detector has random weights", path)
+    return detector, config, None
+
+
+def image_metadata(jpg_path: Path, jpeg_bytes: bytes, version: str | None) -> dict[str, Any]:
+    """Metadata written by prediction (reference 3.3 step 8); device/datetime ``None`` for foreign names."""
+    try:
+        name = parse_image_name(jpg_path.name, ext=None)
+        device, dt = name.device, format_datetime(name.datetime)
+    except InvalidImageName:
+        device = dt = None
+    return {
+        "md5": md5_bytes(jpeg_bytes),
+        "device": device,
+        "datetime": dt,
+        "algo_name": BUNDLE_NAME,
+        "algo_version": version,
+    }
+
+
+def iter_jpegs(target: Path) -> Iterator[Path]:
+    """Every ``*.jpg``/``*.jpeg`` (any case) below ``target``, sorted."""
+    for path in sorted(target.rglob("*")):
+        if path.is_file() and path.suffix.lower() in (".jpg", ".jpeg"):
+            yield path
+
+
+def predict_dir(
+    bundle_dir: str | Path | None,
+    target: str | Path,
+    *,
+    force: bool = False,
+    de_novo: bool = False,
+    device: str = "cpu",
+    detector: Detector | None = None,
+    config: UidConfig | None = None,
+) -> list[Path]:
+    """Write ``<stem>.svg`` next to every JPEG under ``target``; returns the files written.
+
+    A JPEG is skipped when ``<stem>.svg`` or ``a_<stem>.svg`` (the "manually annotated" convention)
+    already exists, unless ``force``. ``de_novo`` writes SVGs without paths, for annotating from scratch,
+    and needs no bundle. ``detector``/``config`` override the bundle's (tests, custom backends).
+    """
+    target = Path(target)
+    if not target.is_dir():
+        raise FileNotFoundError(f"target {target} is not a directory")
+    version = None
+    if not de_novo and detector is None:
+        if bundle_dir is None:
+            raise ValueError("a bundle is needed to predict (or use de_novo=True)")
+        detector, config, version = load_detector(bundle_dir, device=device, config=config)
+    config = config or (bundle_config(bundle_dir) if bundle_dir is not None else UidConfig())
+    written = []
+    for jpg in iter_jpegs(target):
+        out = jpg.with_suffix(".svg")
+        if not force and (out.exists() or out.with_name(f"a_{out.name}").exists()):
+            log.info("skip %s: annotation exists", jpg)
+            continue
+        data = jpg.read_bytes()
+        image = decode_jpeg(data)
+        instances = [] if de_novo else predict_image(detector, image, config)
+        metadata = image_metadata(jpg, data, version)
+        if de_novo:
+            metadata.pop("algo_name")
+            metadata.pop("algo_version")
+        doc = UidSvg(
+            jpeg_bytes=data, width=image.shape[1], height=image.shape[0], metadata=metadata, instances=instances
+        )
+        write_uid_svg(doc, out)
+        written.append(out)
+    return written
