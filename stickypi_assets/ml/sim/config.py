@@ -1,0 +1,188 @@
+"""SIM bundle configuration: one flat dataclass with a default for every key, saved as YAML.
+
+A bundle keeps it in ``<bundle>/config/config.yaml``. The original SIM config was already flat UPPER_CASE
+(``IMS_PER_BATCH``, ``SIAM_ROUNDS``, ``GAMMA``, ...; reference 4.5), so original files load as they are.
+The tracker constants that the original hard-coded (match threshold 0.5, conjoint threshold 0.25, minimum
+tuboid length) are keys here too, and so are the new ones (spatial gating radius, network widths).
+
+Defaults are the original ``default_config`` values (reference 4.5 table) except ``N_WORKERS``: pairs are
+assembled in-process from cached crops (see :mod:`stickypi_assets.ml.sim.dataset`), so loader workers buy
+nothing; the key is still accepted so original files load without warnings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stickypi_assets.ml.bundles import CONFIG_RELPATH, read_config_yaml, write_config_yaml
+
+#: Name of the bundle (also the API/S3 name and the ``algo_name`` of the original).
+BUNDLE_NAME = "siamese-insect-matcher"
+WEIGHTS_RELPATH = Path("output") / "model_final.pth"
+DATA_RELPATH = Path("data")
+
+
+@dataclass
+class SimConfig:
+    """Everything that shapes a SIM model, its training and the tracker. Attributes = lower-case YAML keys."""
+
+    # -- training (reference 4.5) ----------------------------------------------------------------------
+    ims_per_batch: int = 32
+    checkpoint_period: int = 100
+    siam_rounds: int = 300
+    siam_base_lr: float = 2e-5
+    dist_ar_rounds: int = 300
+    dist_ar_base_lr: float = 0.05
+    final_rounds: int = 500
+    final_base_lr: float = 2e-5
+    #: lr at round r of a stage = base_lr * GAMMA ** r (r restarts at 0 in each stage).
+    gamma: float = 0.999
+    #: Accepted for compatibility with original files; Adam has no momentum parameter (unused there too).
+    lr_momentum: float = 0.9
+    #: Accepted for compatibility; batches are assembled in-process from cached crops.
+    n_workers: int = 0
+    #: Seed of the training sampler and augmentations (the original was unseeded).
+    seed: int = 0
+    #: Pairs per forward pass during validation and inference (memory bound, not a hyper-parameter).
+    inference_batch_size: int = 256
+
+    # -- network (reference 4.4) -----------------------------------------------------------------------
+    #: Side of the square grey crops fed to the network.
+    crop_size: int = 105
+    #: Output channels of the four convolutions of the shared branch (reference: 64, 128, 128, 256).
+    #: Smaller widths give the same topology for tests and CPU experiments.
+    channels: list[int] = field(default_factory=lambda: [64, 128, 128, 256])
+    #: Size of the embedding f(x) (reference: 1024).
+    embedding_size: int = 1024
+
+    # -- matching and tracking (reference 4.6-4.7) -----------------------------------------------------
+    #: Pairs further apart in time are never matched (seconds, 12 h).
+    max_delta_t_to_match: float = 43200.0
+    #: ``match`` returns 0 below this score (consecutive frames and conjoint neighbour pairs).
+    match_threshold: float = 0.5
+    #: Minimum score to stitch a tuboid tail to a later head.
+    stitch_threshold: float = 0.5
+    #: Minimum mean neighbour score to merge two conjoint tuboids.
+    conjoint_threshold: float = 0.25
+    #: Tuboids with fewer frames are discarded ("more than 3 annotations" in the original).
+    min_tuboid_frames: int = 4
+    #: Two instances whose centroids are further apart than this (px) are never scored (match = 0). The
+    #: original scored every pair, which is quadratic in the number of insects; insects on a sticky card
+    #: move a few to a few tens of pixels between frames, and the network's ``log_d`` input makes
+    #: far-apart pairs negatives anyway. 200 px is ~3 insect lengths at the usual 2592 x 1944 resolution.
+    gating_radius_px: float = 200.0
+
+    # -- outputs (reference 4.8) -----------------------------------------------------------------------
+    video_fps: float = 4.0
+    video_size: list[int] = field(default_factory=lambda: [1600, 1200])
+
+    warnings: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        problems = []
+        for name in ("ims_per_batch", "checkpoint_period", "inference_batch_size", "crop_size", "embedding_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name.upper()} must be >= 1")
+        for name in ("siam_rounds", "dist_ar_rounds", "final_rounds", "min_tuboid_frames"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name.upper()} must be >= 0")
+        if not 0 < self.gamma <= 1:
+            problems.append("GAMMA must be in (0, 1]")
+        for name in ("match_threshold", "stitch_threshold", "conjoint_threshold"):
+            if not 0 <= getattr(self, name) <= 1:
+                problems.append(f"{name.upper()} must be in [0, 1]")
+        if self.max_delta_t_to_match <= 0:
+            problems.append("MAX_DELTA_T_TO_MATCH must be > 0")
+        if self.gating_radius_px <= 0:
+            problems.append("GATING_RADIUS_PX must be > 0")
+        if len(self.channels) != 4 or any(c < 1 for c in self.channels):
+            problems.append("CHANNELS must be four positive integers")
+        if self.crop_size < 40:
+            # 4 convolutions (k 10, 7, 4, 4) and 3 poolings need at least this much input.
+            problems.append("CROP_SIZE must be >= 40")
+        if len(self.video_size) != 2 or any(v < 16 for v in self.video_size):
+            problems.append("VIDEO_SIZE must be [width, height], each >= 16")
+        if self.video_fps <= 0:
+            problems.append("VIDEO_FPS must be > 0")
+        if problems:
+            raise ValueError("invalid SIM config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat ``{UPPER_KEY: value}`` with plain YAML/JSON types (the on-disk form)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "warnings":
+                continue
+            value = getattr(self, f.name)
+            out[f.name.upper()] = list(value) if isinstance(value, list | tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, *, strict: bool = False) -> SimConfig:
+        """Build from flat keys (any case); defaults fill the rest; unknown keys go to ``warnings``."""
+        known = {f.name for f in dataclasses.fields(cls) if f.name != "warnings"}
+        defaults = cls()
+        values: dict[str, Any] = {}
+        warnings: list[str] = []
+        for key, value in (data or {}).items():
+            name = str(key).lower()
+            if name in known:
+                values[name] = _coerce(name, value, getattr(defaults, name))
+            else:
+                warnings.append(f"unknown key {key!r} ignored")
+        if strict and warnings:
+            raise ValueError("invalid SIM config: " + "; ".join(warnings))
+        config = cls(**values)
+        config.warnings = warnings
+        return config
+
+    def replace(self, **changes: Any) -> SimConfig:
+        """A validated copy with some keys changed (lower-case names), e.g. ``config.replace(siam_rounds=10)``."""
+        data = self.to_dict()
+        data.update({k.upper(): v for k, v in changes.items()})
+        return SimConfig.from_dict(data, strict=True)
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """YAML gives ints where floats are meant (``43200``) and lists for tuples; normalise to the default's type."""
+    if isinstance(default, bool):
+        return bool(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, int):
+        if isinstance(value, float) and not math.isclose(value, round(value)):
+            raise ValueError(f"invalid SIM config: {name.upper()} must be an integer, got {value}")
+        return int(value)
+    if isinstance(default, list):
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"invalid SIM config: {name.upper()} must be a list, got {value!r}")
+        return [int(v) for v in value]
+    return value
+
+
+def load_config(path: str | Path | None = None) -> SimConfig:
+    """Read a config YAML; ``None`` gives the defaults, a missing file the defaults plus a warning."""
+    data, warnings = read_config_yaml(path, "SIM")
+    config = SimConfig.from_dict(data) if data else SimConfig()
+    config.warnings.extend(warnings)
+    return config
+
+
+def save_config(config: SimConfig, path: str | Path) -> Path:
+    """Write every key (defaults included), so the file documents exactly what a run used."""
+    return write_config_yaml(
+        config.to_dict(), path, "Siamese Insect Matcher configuration (stickypi_assets.ml.sim.config.SimConfig)"
+    )
+
+
+def bundle_config(bundle_dir: str | Path) -> SimConfig:
+    """The configuration of a bundle (``<bundle>/config/config.yaml``, defaults where absent)."""
+    return load_config(Path(bundle_dir) / CONFIG_RELPATH)
