@@ -74,6 +74,85 @@ def _cmd_uid_check_data(args: argparse.Namespace) -> int:
     return 1 if failed or not report else 0
 
 
+def _device(args: argparse.Namespace) -> str:
+    if not args.gpu:
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError("--gpu given but no CUDA device is available")
+    return "cuda"
+
+
+def _cmd_uid_predict_dir(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.uid.predict import predict_dir
+
+    if args.bundle_dir is None and not args.de_novo:
+        raise ValueError("--bundle-dir is required unless --de-novo")
+    written = predict_dir(
+        args.bundle_dir, args.target, force=args.force, de_novo=args.de_novo, device=_device(args)
+    )
+    print(f"wrote {len(written)} SVG file(s) under {args.target}")
+    return 0
+
+
+def _cmd_uid_train(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.uid.train import train
+
+    result = train(args.bundle_dir, restart=args.restart_training, device=_device(args), max_iter=args.max_iter)
+    print(
+        f"trained {result.iterations} iterations ({result.n_train_images} train / {result.n_validation_images} "
+        f"validation images) in {result.seconds:.0f} s -> {result.weights} (version {result.version})"
+    )
+    if result.validation_losses:
+        print("validation losses: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.validation_losses.items())))
+    return 0
+
+
+def _cmd_uid_validate(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.uid.validate import validate
+
+    result = validate(args.bundle_dir, args.target, device=_device(args))
+    print(json.dumps(result.metrics, indent=2))
+    print(f"results.json, metrics.json and validation SVGs written to {result.out_dir}")
+    return 0
+
+
+def _cmd_sim_predict_dir(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.predict import predict_dir
+
+    day = predict_dir(args.bundle_dir, args.target, force=args.force, torch_device=_device(args))
+    written = [r for r in day.records if r.directory is not None]
+    print(f"{len(day.records)} tuboid(s), {len(written)} written under {Path(args.target) / 'tuboids'}")
+    return 0
+
+
+def _cmd_sim_train(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.train import train
+
+    result = train(args.bundle_dir, restart=args.restart_training, device=_device(args))
+    print(f"trained {result.rounds} -> {result.weights} (version {result.version})")
+    if result.last_validation:
+        print("validation: " + json.dumps(result.last_validation, default=str))
+    return 0
+
+
+def _cmd_sim_validate(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.train import validate
+
+    metrics = validate(args.bundle_dir, args.target, device=_device(args))
+    print(json.dumps(metrics, indent=2, default=str))
+    return 0
+
+
+def _cmd_sim_candidates(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.candidates import make_candidates
+
+    written = make_candidates(args.target, filter_k=args.filter, force=args.force)
+    print(f"wrote {len(written)} candidate pair SVG(s) under {Path(args.target) / 'candidates'}")
+    return 0
+
+
 # -- images / warehouse ---------------------------------------------------------------------------------------
 
 
@@ -150,6 +229,48 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-b", "--bundle-dir", required=True, help="UID bundle directory (with data/*.svg)")
     check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     check.set_defaults(func=_cmd_uid_check_data)
+    pdir = uid_sub.add_parser("predict-dir", help="write <stem>.svg next to every JPEG under --target")
+    pdir.add_argument("-b", "--bundle-dir", help="UID bundle with output/model_final.pth")
+    pdir.add_argument("-t", "--target", required=True, help="folder searched recursively for *.jpg")
+    pdir.add_argument("-f", "--force", action="store_true", help="overwrite <stem>.svg (a_<stem>.svg is never touched)")
+    pdir.add_argument("-n", "--de-novo", action="store_true", help="empty SVGs for annotating from scratch (no model)")
+    pdir.add_argument("-g", "--gpu", action="store_true", help="run on CUDA")
+    pdir.set_defaults(func=_cmd_uid_predict_dir)
+    trn = uid_sub.add_parser("train", help="train the bundle's detector (resumes unless --restart-training)")
+    trn.add_argument("-b", "--bundle-dir", required=True)
+    trn.add_argument("-r", "--restart-training", action="store_true", help="start from iteration 0")
+    trn.add_argument("-g", "--gpu", action="store_true", help="train on CUDA")
+    trn.add_argument("--max-iter", type=int, help="override the config's MAX_ITER")
+    trn.set_defaults(func=_cmd_uid_train)
+    val = uid_sub.add_parser("validate", help="precision/recall/mask AP on the bundle's validation SVGs")
+    val.add_argument("-b", "--bundle-dir", required=True)
+    val.add_argument("-t", "--target", required=True, help="output folder (created)")
+    val.add_argument("-g", "--gpu", action="store_true", help="run on CUDA")
+    val.set_defaults(func=_cmd_uid_validate)
+
+    sim = sub.add_parser("sim", help="Siamese Insect Matcher tools")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
+    spd = sim_sub.add_parser("predict-dir", help="track <target>/*.svg (one device) into <target>/tuboids/")
+    spd.add_argument("-b", "--bundle-dir", required=True, help="SIM bundle with output/model_final.pth")
+    spd.add_argument("-t", "--target", required=True)
+    spd.add_argument("-f", "--force", action="store_true", help="replace an existing <target>/tuboids/")
+    spd.add_argument("-g", "--gpu", action="store_true")
+    spd.set_defaults(func=_cmd_sim_predict_dir)
+    stn = sim_sub.add_parser("train", help="three-stage training from the bundle's two-frame SVGs")
+    stn.add_argument("-b", "--bundle-dir", required=True)
+    stn.add_argument("-r", "--restart-training", action="store_true")
+    stn.add_argument("-g", "--gpu", action="store_true")
+    stn.set_defaults(func=_cmd_sim_train)
+    sva = sim_sub.add_parser("validate", help="results.json ({pred, gt}) and ROC AUC on validation pairs")
+    sva.add_argument("-b", "--bundle-dir", required=True)
+    sva.add_argument("-t", "--target", required=True, help="output folder (created)")
+    sva.add_argument("-g", "--gpu", action="store_true")
+    sva.set_defaults(func=_cmd_sim_validate)
+    sca = sim_sub.add_parser("make-candidates", help="pre-grouped two-frame SVGs from consecutive annotated frames")
+    sca.add_argument("-t", "--target", required=True, help="folder of <device>.<datetime>.svg")
+    sca.add_argument("-k", "--filter", type=int, default=1, help="keep every k-th consecutive pair")
+    sca.add_argument("-f", "--force", action="store_true", help="replace a non-empty <target>/candidates/")
+    sca.set_defaults(func=_cmd_sim_candidates)
 
     images = sub.add_parser("images", help="raw image ingestion without Dagster")
     images_sub = images.add_subparsers(dest="images_command", required=True, metavar="ACTION")
@@ -190,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"stickypi: error: {exc}", file=sys.stderr)
         return 2
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 from dagster import Definitions, define_asset_job
 
 from stickypi_assets.assets.raw_images import raw_images
+from stickypi_assets.assets.uid_segmentations import uid_segmentations
 from stickypi_assets.automation.device_sensor import device_discovery_sensor
-from stickypi_assets.resources import StickyPiStorage
+from stickypi_assets.resources import StickyPiStorage, UidModelResource
 
 ingest_job = define_asset_job("ingest_job", selection=[raw_images], description="Index raw images.")
+segmentation_job = define_asset_job(
+    "segmentation_job", selection=[raw_images, uid_segmentations], description="Index images, then run the UID."
+)
 
 defs = Definitions(
-    assets=[raw_images],
-    jobs=[ingest_job],
+    assets=[raw_images, uid_segmentations],
+    jobs=[ingest_job, segmentation_job],
     sensors=[device_discovery_sensor],
-    resources={"storage": StickyPiStorage()},
+    resources={"storage": StickyPiStorage(), "uid_model": UidModelResource()},
 )

@@ -63,3 +63,21 @@ def test_uid_check_data_table_and_missing_bundle(bundle: Path, tmp_path: Path, c
     assert "16 files:" in out and "10 train / 5 validation files, 1 unreadable" in out
     assert main(["uid", "check-data", "-b", str(tmp_path / "nope")]) == 2
     assert "data/*.svg" in capsys.readouterr().err
+
+
+def test_sim_make_candidates_on_real_svgs(tmp_path: Path, capsys):
+    from stickypi_assets.formats.sim_svg import read_sim_svg
+
+    for svg in sorted(stickypi_path("uid").glob("08038ade.*.svg")):
+        (tmp_path / svg.name).symlink_to(svg)
+    assert main(["sim", "make-candidates", "--target", str(tmp_path)]) == 0
+    assert "wrote 2 candidate pair SVG(s)" in capsys.readouterr().out
+    pairs = sorted((tmp_path / "candidates" / "08038ade").glob("*.svg"))
+    assert [p.name for p in pairs] == [
+        "08038ade.2020-07-08_10-48-38.2020-07-17_22-27-31.svg",
+        "08038ade.2020-07-17_22-27-31.2020-08-23_11-55-05.svg",
+    ]
+    pair = read_sim_svg(pairs[0])
+    assert pair.device == "08038ade" and len(pair.frame0.instances) == 41
+    assert main(["sim", "make-candidates", "--target", str(tmp_path)]) == 2  # refuses to overwrite
+    assert "--force on the command line" in capsys.readouterr().err

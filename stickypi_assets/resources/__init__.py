@@ -1,3 +1,4 @@
 from stickypi_assets.resources.storage import StickyPiStorage
+from stickypi_assets.resources.uid_model import UidModelResource
 
-__all__ = ["StickyPiStorage"]
+__all__ = ["StickyPiStorage", "UidModelResource"]

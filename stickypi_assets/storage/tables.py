@@ -63,7 +63,49 @@ IMAGES = TableSpec(
     ),
 )
 
-TABLES: dict[str, TableSpec] = {IMAGES.name: IMAGES}
+INSTANCES = TableSpec(
+    name="instances",
+    description="One row per insect instance the UID found in an image (table of uid_segmentations).",
+    columns=(
+        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
+        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        Column("datetime", "TIMESTAMPTZ", _TS, "UTC capture time of the image"),
+        Column("image_key", "VARCHAR", pa.string(), "object key of the JPEG"),
+        Column("instance_id", "VARCHAR", pa.string(), "'<device>.<datetime>.<NNNN>', unique per image and model run"),
+        Column("class_name", "VARCHAR", pa.string(), "class from the bundle palette, e.g. 'insect'"),
+        Column("polygon_wkt", "VARCHAR", pa.string(), "outline in image pixels, WKT POLYGON"),
+        Column("bbox_x", "INTEGER", pa.int32(), "bounding box left (px)"),
+        Column("bbox_y", "INTEGER", pa.int32(), "bounding box top (px)"),
+        Column("bbox_w", "INTEGER", pa.int32(), "bounding box width (px)"),
+        Column("bbox_h", "INTEGER", pa.int32(), "bounding box height (px)"),
+        Column("area", "DOUBLE", pa.float64(), "polygon area (px²)"),
+        Column("centroid_x", "DOUBLE", pa.float64(), "centroid x (px)"),
+        Column("centroid_y", "DOUBLE", pa.float64(), "centroid y (px)"),
+        Column("score", "DOUBLE", pa.float64(), "detector confidence in [0, 1] (used by active learning)"),
+        Column("model_version", "VARCHAR", pa.string(), "UID model version (md5 of its weights)"),
+        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+    ),
+)
+
+SEGMENTED_IMAGES = TableSpec(
+    name="segmented_images",
+    description="One row per image of the device-day given to the UID: instance count, or why it failed.",
+    columns=(
+        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
+        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        Column("datetime", "TIMESTAMPTZ", _TS, "UTC capture time of the image"),
+        Column("image_key", "VARCHAR", pa.string(), "object key of the JPEG"),
+        Column("svg_key", "VARCHAR", pa.string(), "object key of the annotation SVG (NULL on error)"),
+        Column("status", "VARCHAR", pa.string(), "'ok', 'error' (inference failed) or 'skipped' (image unusable)"),
+        Column("error", "VARCHAR", pa.string(), "why (NULL when ok)"),
+        Column("n_instances", "INTEGER", pa.int32(), "number of instances found"),
+        Column("seconds", "DOUBLE", pa.float64(), "decode + model + post-processing time for the image"),
+        Column("model_version", "VARCHAR", pa.string(), "UID model version"),
+        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (IMAGES, INSTANCES, SEGMENTED_IMAGES)}
 
 
 def table_spec(name: str) -> TableSpec:

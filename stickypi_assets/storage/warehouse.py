@@ -265,6 +265,14 @@ class Warehouse:
             self.publish()
         return counts
 
+    def read_partition_parquet(self, table: str, partition: PartitionKey) -> pd.DataFrame:
+        """A partition's rows from its Parquet object: no DuckDB lock needed (what downstream assets read)."""
+        self.spec(table)
+        key = parquet_key(table, partition)
+        if not self.store.exists(key):
+            raise WarehouseError(f"partition {partition} of table {table!r} has not been written yet ({key})")
+        return self._read_parquet(key).to_pandas()
+
     def _read_parquet(self, key: str) -> pa.Table:
         return pq.read_table(io.BytesIO(self.store.get_bytes(key)))
 

@@ -1,0 +1,183 @@
+"""Run the UID on one device-day of indexed images (no Dagster: used by the asset and usable from notebooks).
+
+Inputs are the day's rows of table ``images`` (only ``status='ok'`` images are segmented; the others get a
+``skipped`` row so every image of the day is accounted for). Each JPEG is fetched and decoded once, segmented
+by :func:`stickypi_assets.ml.uid.predict.predict_image`, and written as a UID annotation SVG at
+``uid_annotations/<device>/<device>.<datetime>.svg`` — the original tools' format, embedding the exact JPEG
+bytes, so annotators can open and correct it in Inkscape. One failing image is recorded (``status='error'``)
+and the day goes on.
+
+Re-running a day replaces its SVGs: new ones are written first, then SVGs of that day that the new run did
+not produce (images since deleted) are removed, so there is never a moment with the day's annotations gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date
+
+import numpy as np
+import pandas as pd
+from shapely.geometry import Polygon
+
+from stickypi_assets.formats.annotations import Instance
+from stickypi_assets.formats.names import format_datetime
+from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
+from stickypi_assets.ml.uid.config import BUNDLE_NAME, UidConfig
+from stickypi_assets.ml.uid.detector import Detector
+from stickypi_assets.ml.uid.predict import PredictTimings, decode_jpeg, predict_image
+from stickypi_assets.storage.object_store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+UID_ANNOTATION_PREFIX = "uid_annotations"
+
+
+def uid_svg_key(device: str, stem: str) -> str:
+    return f"{UID_ANNOTATION_PREFIX}/{device}/{stem}.svg"
+
+
+def uid_day_prefix(device: str, day: date) -> str:
+    return f"{UID_ANNOTATION_PREFIX}/{device}/{device}.{day.isoformat()}_"
+
+
+def polygon_wkt(polygon: np.ndarray) -> str:
+    return Polygon(polygon.astype(float)).wkt
+
+
+@dataclass
+class DaySegmentation:
+    """Rows of tables ``instances`` and ``segmented_images`` for one device-day, plus timings."""
+
+    instances: pd.DataFrame
+    images: pd.DataFrame
+    timings: PredictTimings
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return int((self.images["status"] == status).sum()) if len(self.images) else 0
+
+
+def _instance_rows(
+    instances: list[Instance], *, device: str, day: date, when, image_key: str, stem: str, version: str, run_id
+) -> list[dict]:
+    rows = []
+    for i, inst in enumerate(instances):
+        x, y, w, h = inst.bbox
+        cx, cy = inst.centroid
+        rows.append(
+            {
+                "device": device,
+                "date": day,
+                "datetime": when,
+                "image_key": image_key,
+                "instance_id": f"{stem}.{i:04d}",
+                "class_name": inst.name,
+                "polygon_wkt": polygon_wkt(inst.polygon),
+                "bbox_x": x,
+                "bbox_y": y,
+                "bbox_w": w,
+                "bbox_h": h,
+                "area": float(inst.area),
+                "centroid_x": float(cx),
+                "centroid_y": float(cy),
+                "score": None if inst.score is None else float(inst.score),
+                "model_version": version,
+                "run_id": run_id,
+            }
+        )
+    return rows
+
+
+def segment_device_day(
+    store: ObjectStore,
+    images: pd.DataFrame,
+    detector: Detector,
+    config: UidConfig,
+    model_version: str,
+    *,
+    device: str,
+    day: date,
+    run_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DaySegmentation:
+    """Segment every usable image of ``images`` (rows of table ``images`` for one device-day)."""
+    timings = PredictTimings()
+    instance_rows: list[dict] = []
+    image_rows: list[dict] = []
+    errors: list[tuple[str, str]] = []
+    written: set[str] = set()
+    images = images.sort_values("object_key") if len(images) else images
+    for n, row in enumerate(images.itertuples(index=False), start=1):
+        base = {
+            "device": device,
+            "date": day,
+            "datetime": row.datetime,
+            "image_key": row.object_key,
+            "svg_key": None,
+            "status": "ok",
+            "error": None,
+            "n_instances": None,
+            "seconds": None,
+            "model_version": model_version,
+            "run_id": run_id,
+        }
+        if row.status != "ok":
+            image_rows.append(base | {"status": "skipped", "error": f"image status {row.status}: {row.error}"})
+            continue
+        t0 = time.perf_counter()
+        try:
+            data = store.get_bytes(row.object_key)
+            t_dec = time.perf_counter()
+            image = decode_jpeg(data)
+            timings.decode += time.perf_counter() - t_dec
+            found = predict_image(detector, image, config, timings=timings)
+            stem = f"{device}.{format_datetime(row.datetime.to_pydatetime().astimezone(UTC))}"
+            doc = UidSvg(
+                jpeg_bytes=data,
+                width=image.shape[1],
+                height=image.shape[0],
+                metadata={
+                    "device": device,
+                    "datetime": format_datetime(row.datetime.to_pydatetime()),
+                    "md5": row.md5,
+                    "algo_name": BUNDLE_NAME,
+                    "algo_version": model_version,
+                },
+                instances=found,
+            )
+            key = uid_svg_key(device, stem)
+            store.put_bytes(key, write_uid_svg(doc), content_type="image/svg+xml")
+            written.add(key)
+            instance_rows += _instance_rows(
+                found,
+                device=device,
+                day=day,
+                when=row.datetime,
+                image_key=row.object_key,
+                stem=stem,
+                version=model_version,
+                run_id=run_id,
+            )
+            image_rows.append(
+                base | {"svg_key": key, "n_instances": len(found), "seconds": time.perf_counter() - t0}
+            )
+        except Exception as exc:  # one bad image never kills the day: record it, go on
+            message = f"{type(exc).__name__}: {exc}"
+            log.warning("UID failed on %s: %s", row.object_key, message)
+            errors.append((row.object_key, message))
+            image_rows.append(base | {"status": "error", "error": message, "seconds": time.perf_counter() - t0})
+        if progress is not None:
+            progress(n, len(images))
+    for info in store.list(uid_day_prefix(device, day)):
+        if info.key not in written:
+            store.delete(info.key)
+    return DaySegmentation(
+        instances=pd.DataFrame(instance_rows),
+        images=pd.DataFrame(image_rows),
+        timings=timings,
+        errors=errors,
+    )
