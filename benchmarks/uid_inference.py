@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=72, help="images in the streamed device-day (default 72)")
     parser.add_argument("--backbones", nargs="+", default=["resnet50_fpn", "small"], choices=sorted(BACKBONES))
     parser.add_argument("--score-threshold", type=float, default=None, help="override SCORE_THRESHOLD (0.85)")
-    parser.add_argument("--tile-batch", type=int, default=4, help="tiles per forward pass (default 4)")
+    parser.add_argument("--tile-batch", type=int, default=1, help="tiles per forward pass (default 1)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

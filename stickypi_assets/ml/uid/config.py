@@ -96,8 +96,9 @@ class UidConfig:
     edge_margin: int = 32
     #: Cross-tile duplicates: IoU above this between polygons of different tiles (manuscript: 0.5).
     merge_iou: float = 0.33
-    #: Tiles per forward pass.
-    tile_batch_size: int = 4
+    #: Tiles per forward pass. 1 on CPU: batching 4 tiles of 1024 px gained no speed there but raised peak
+    #: memory from 2.6 to 6 GB (ResNet-50, benchmarks/uid_inference.py); raise it on a GPU.
+    tile_batch_size: int = 1
     #: Douglas-Peucker epsilon as a fraction of the contour perimeter.
     polygon_epsilon: float = 0.006
     #: 3x3 dilations of the binary mask before tracing. The original dilated once; 0 is right here because
