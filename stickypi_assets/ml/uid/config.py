@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from stickypi_assets.formats.annotations import class_for_stroke, normalize_colour
+from stickypi_assets.ml.bundles import CONFIG_RELPATH, read_config_yaml, write_config_yaml
 
 #: Name of the bundle, also the ``algo_name`` written into prediction metadata (reference 3.3 step 8).
 BUNDLE_NAME = "universal-insect-detector"
-CONFIG_RELPATH = Path("config") / "config.yaml"
 
 #: Backbones :func:`stickypi_assets.ml.uid.model.build_maskrcnn` knows. ``resnet18_fpn`` is the small one
 #: (tests, CPU experiments); ``resnet50_fpn`` is the default and the only one with COCO Mask R-CNN weights.
@@ -336,28 +334,17 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 
 def load_config(path: str | Path | None = None) -> UidConfig:
     """Read a config YAML; ``None`` or a missing file gives the defaults (with a warning for the latter)."""
-    if path is None:
-        return UidConfig()
-    path = Path(path)
-    if not path.exists():
-        config = UidConfig()
-        config.warnings.append(f"{path} not found: using defaults")
-        return config
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: a UID config must be a YAML mapping")
-    return UidConfig.from_dict(data)
+    data, warnings = read_config_yaml(path, "UID")
+    config = UidConfig.from_dict(data) if data else UidConfig()
+    config.warnings.extend(warnings)
+    return config
 
 
 def save_config(config: UidConfig, path: str | Path) -> Path:
     """Write every key (defaults included), so the file documents exactly what a run used."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "# Universal Insect Detector configuration (stickypi_assets.ml.uid.config.UidConfig)\n"
-    text += yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_config_yaml(
+        config.to_dict(), path, "Universal Insect Detector configuration (stickypi_assets.ml.uid.config.UidConfig)"
+    )
 
 
 def bundle_config(bundle_dir: str | Path) -> UidConfig:

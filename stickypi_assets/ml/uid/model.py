@@ -24,9 +24,6 @@ Choices made for the torchvision implementation, and why:
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +41,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from stickypi_assets.ml.bundles import atomic_torch_save, weights_version
 from stickypi_assets.ml.uid.config import UidConfig
 from stickypi_assets.ml.uid.detector import Detector, TileDetections, TrainableDetector
 
@@ -264,27 +262,3 @@ class MaskRCNNDetector:
         state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
         self.model.load_state_dict(state)
         return checkpoint if isinstance(checkpoint, dict) else {"model": state}
-
-
-def atomic_torch_save(payload: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def weights_version(path: str | Path) -> str:
-    """Model version = md5 of the weights file (content-addressed; the original prefixed the mtime, which
-    changes on copy, and compared versions as strings: reference 8.31)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

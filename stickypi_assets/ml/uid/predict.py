@@ -22,6 +22,7 @@ from stickypi_assets.formats.annotations import DEFAULT_FILL, Instance
 from stickypi_assets.formats.names import InvalidImageName, format_datetime, parse_image_name
 from stickypi_assets.formats.split import md5_bytes
 from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
+from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.ml.uid.config import BUNDLE_NAME, UidConfig, bundle_config
 from stickypi_assets.ml.uid.detector import Detector
 from stickypi_assets.ml.uid.postprocess import merge_candidates, tile_candidates
@@ -29,7 +30,6 @@ from stickypi_assets.ml.uid.tiling import iter_tile_batches, pad_image, plan_til
 
 log = logging.getLogger(__name__)
 
-WEIGHTS_RELPATH = Path("output") / "model_final.pth"
 
 
 @dataclass
