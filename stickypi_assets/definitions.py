@@ -10,13 +10,14 @@ from stickypi_assets.automation.device_sensor import device_discovery_sensor
 from stickypi_assets.resources import StickyPiStorage, UidModelResource
 
 ingest_job = define_asset_job("ingest_job", selection=[raw_images], description="Index raw images.")
+uid_job = define_asset_job("uid_job", selection=[uid_segmentations], description="Run the UID on indexed images.")
 segmentation_job = define_asset_job(
     "segmentation_job", selection=[raw_images, uid_segmentations], description="Index images, then run the UID."
 )
 
 defs = Definitions(
     assets=[raw_images, uid_segmentations],
-    jobs=[ingest_job, segmentation_job],
+    jobs=[ingest_job, uid_job, segmentation_job],
     sensors=[device_discovery_sensor],
     resources={"storage": StickyPiStorage(), "uid_model": UidModelResource()},
 )
