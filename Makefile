@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 env: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/stickypi demo
+	DAGSTER_HOME=$(CURDIR) $(BIN)/stickypi demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
