@@ -6,6 +6,7 @@ place for these rules keeps the three stages' bundles interchangeable with each 
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -32,6 +33,30 @@ def read_config_yaml(path: str | Path | None, what: str) -> tuple[dict[str, Any]
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: a {what} config must be a YAML mapping")
     return dict(data), []
+
+
+def coerce_config_value(what: str, name: str, value: Any, default: Any) -> Any:
+    """Normalise a YAML value to the type of the config field's default (YAML gives ints where floats are meant,
+    and lists, never tuples); list elements take the type of the default's elements."""
+    if isinstance(default, bool):
+        return bool(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, int):
+        if isinstance(value, float) and not math.isclose(value, round(value)):
+            raise ValueError(f"invalid {what} config: {name.upper()} must be an integer, got {value}")
+        return int(value)
+    if isinstance(default, list):
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"invalid {what} config: {name.upper()} must be a list, got {value!r}")
+        if default and isinstance(default[0], list):
+            return [list(v) for v in value]
+        if default and isinstance(default[0], float):
+            return [float(v) for v in value]
+        if default and isinstance(default[0], int):
+            return [int(v) for v in value]
+        return list(value)
+    return value
 
 
 def write_config_yaml(data: Mapping[str, Any], path: str | Path, header: str) -> Path:

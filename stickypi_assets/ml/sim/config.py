@@ -13,13 +13,12 @@ nothing; the key is still accepted so original files load without warnings.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stickypi_assets.ml.bundles import CONFIG_RELPATH, read_config_yaml, write_config_yaml
+from stickypi_assets.ml.bundles import CONFIG_RELPATH, coerce_config_value, read_config_yaml, write_config_yaml
 
 #: Name of the bundle (also the API/S3 name and the ``algo_name`` of the original).
 BUNDLE_NAME = "siamese-insect-matcher"
@@ -135,7 +134,7 @@ class SimConfig:
         for key, value in (data or {}).items():
             name = str(key).lower()
             if name in known:
-                values[name] = _coerce(name, value, getattr(defaults, name))
+                values[name] = coerce_config_value("SIM", name, value, getattr(defaults, name))
             else:
                 warnings.append(f"unknown key {key!r} ignored")
         if strict and warnings:
@@ -149,23 +148,6 @@ class SimConfig:
         data = self.to_dict()
         data.update({k.upper(): v for k, v in changes.items()})
         return SimConfig.from_dict(data, strict=True)
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """YAML gives ints where floats are meant (``43200``) and lists for tuples; normalise to the default's type."""
-    if isinstance(default, bool):
-        return bool(value)
-    if isinstance(default, float):
-        return float(value)
-    if isinstance(default, int):
-        if isinstance(value, float) and not math.isclose(value, round(value)):
-            raise ValueError(f"invalid SIM config: {name.upper()} must be an integer, got {value}")
-        return int(value)
-    if isinstance(default, list):
-        if not isinstance(value, list | tuple):
-            raise ValueError(f"invalid SIM config: {name.upper()} must be a list, got {value!r}")
-        return [int(v) for v in value]
-    return value
 
 
 def load_config(path: str | Path | None = None) -> SimConfig:

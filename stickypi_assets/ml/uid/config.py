@@ -17,14 +17,13 @@ and ``INPUT.MIN_SIZE_TEST`` is ignored because we never rescale tiles (reference
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stickypi_assets.formats.annotations import class_for_stroke, normalize_colour
-from stickypi_assets.ml.bundles import CONFIG_RELPATH, read_config_yaml, write_config_yaml
+from stickypi_assets.ml.bundles import CONFIG_RELPATH, coerce_config_value, read_config_yaml, write_config_yaml
 
 #: Name of the bundle, also the ``algo_name`` written into prediction metadata (reference 3.3 step 8).
 BUNDLE_NAME = "universal-insect-detector"
@@ -247,7 +246,7 @@ class UidConfig:
             raise ValueError("invalid UID config: " + "; ".join(warnings))
         defaults = cls()
         for name, value in list(values.items()):
-            values[name] = _coerce(name, value, getattr(defaults, name))
+            values[name] = coerce_config_value("UID", name, value, getattr(defaults, name))
         config = cls(**values)
         config.warnings = warnings
         return config
@@ -307,29 +306,6 @@ def _read_legacy(prefix: str, value: Any, out: dict[str, Any], warnings: list[st
         warnings.append(f"legacy key {prefix!r} has no equivalent here and was ignored")
     else:
         warnings.append(f"legacy key {prefix!r} ignored")
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """YAML gives ints where floats are meant and tuples never; normalise to the default's type."""
-    if isinstance(default, bool):
-        return bool(value)
-    if isinstance(default, float):
-        return float(value)
-    if isinstance(default, int):
-        if isinstance(value, float) and not math.isclose(value, round(value)):
-            raise ValueError(f"invalid UID config: {name.upper()} must be an integer, got {value}")
-        return int(value)
-    if isinstance(default, list):
-        if not isinstance(value, list | tuple):
-            raise ValueError(f"invalid UID config: {name.upper()} must be a list, got {value!r}")
-        if default and isinstance(default[0], list):
-            return [list(v) for v in value]
-        if default and isinstance(default[0], float):
-            return [float(v) for v in value]
-        if default and isinstance(default[0], int):
-            return [int(v) for v in value]
-        return list(value)
-    return value
 
 
 def load_config(path: str | Path | None = None) -> UidConfig:
