@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -135,14 +135,15 @@ def segment_device_day(
             image = decode_jpeg(data)
             timings.decode += time.perf_counter() - t_dec
             found = predict_image(detector, image, config, timings=timings)
-            stem = f"{device}.{format_datetime(row.datetime.to_pydatetime().astimezone(UTC))}"
+            dt_text = format_datetime(row.datetime.to_pydatetime())  # UTC, whatever the timestamp's zone
+            stem = f"{device}.{dt_text}"
             doc = UidSvg(
                 jpeg_bytes=data,
                 width=image.shape[1],
                 height=image.shape[0],
                 metadata={
                     "device": device,
-                    "datetime": format_datetime(row.datetime.to_pydatetime()),
+                    "datetime": dt_text,
                     "md5": row.md5,
                     "algo_name": BUNDLE_NAME,
                     "algo_version": model_version,

@@ -3,6 +3,7 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableColumn, TableSchema, asset
 
+from stickypi_assets.assets.metadata import problems_markdown
 from stickypi_assets.ingest import index_device_day, raw_day_prefix
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.resources import StickyPiStorage
@@ -34,14 +35,13 @@ def raw_images(context: AssetExecutionContext, storage: StickyPiStorage) -> Mate
             f"{partition}: {index.n_images} images under {raw_day_prefix(partition.device, partition.date)} "
             f"({index.count('ok')} ok, {index.count('error')} errors, {index.count('duplicate')} duplicates)"
         )
-    error_md = "\n".join(f"- `{k}`: {msg}" for k, msg in errors[:50]) or "none"
     return MaterializeResult(
         metadata={
             "dagster/row_count": sum(totals.values()),
             "n_ok": totals["ok"],
             "n_errors": totals["error"],
             "n_duplicates": totals["duplicate"],
-            "errors": MetadataValue.md(error_md),
+            "errors": problems_markdown(errors),
             "parquet": MetadataValue.path(store.uri(keys[0])) if len(keys) == 1 else len(keys),
             "dagster/column_schema": TableSchema(
                 columns=[TableColumn(c.name, c.duckdb_type, description=c.description) for c in IMAGES.columns]

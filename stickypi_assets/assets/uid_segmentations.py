@@ -1,7 +1,8 @@
 """Asset ``uid_segmentations``: the UID on each device-day → SVGs, tables ``instances`` and ``segmented_images``."""
 
-from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetDep, AssetExecutionContext, MaterializeResult, asset
 
+from stickypi_assets.assets.metadata import problems_markdown
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.resources import StickyPiStorage, UidModelResource
 from stickypi_assets.segmentation import segment_device_day, uid_day_prefix
@@ -55,6 +56,6 @@ def uid_segmentations(
             "n_skipped_images": totals["skipped"],
             "seconds_per_image": round(per_image, 3),
             "model_version": version,
-            "failures": MetadataValue.md("\n".join(f"- `{k}`: {m}" for k, m in errors[:50]) or "none"),
+            "failures": problems_markdown(errors),
         }
     )
