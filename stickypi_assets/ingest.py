@@ -36,8 +36,9 @@ def raw_day_prefix(device: str, day: date) -> str:
     return f"{RAW_PREFIX}/{device}/{device}.{day.isoformat()}_"
 
 
-def raw_image_key(device: str, name: str) -> str:
-    return f"{RAW_PREFIX}/{device}/{name}"
+def raw_image_key(device: str, stem: str) -> str:
+    """Object key of the JPEG ``<device>.<YYYY-MM-DD_HH-MM-SS>`` (the Sticky Pi API layout)."""
+    return f"{RAW_PREFIX}/{device}/{stem}.jpg"
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ import pyarrow.parquet as pq
 
 from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.formats.names import format_datetime
+from stickypi_assets.ingest import RAW_PREFIX, raw_image_key
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.synth.card import (
     CardLight,
@@ -92,7 +93,6 @@ log = logging.getLogger(__name__)
 
 GENERATOR = "stickypi_assets.synth"
 GENERATOR_VERSION = "1"
-RAW_PREFIX = "raw_images"
 GT_PREFIX = "ground_truth"
 ITC_USER = "stickypi-synth"
 
@@ -100,10 +100,6 @@ ITC_USER = "stickypi-synth"
 _SUBPIXEL = 4
 _ANGLE_STEP = 0.5
 _DECAY_STEPS = 32
-
-
-def raw_image_key(device: str, stem: str) -> str:
-    return f"{RAW_PREFIX}/{device}/{stem}.jpg"
 
 
 def uid_svg_key(device: str, stem: str) -> str:
