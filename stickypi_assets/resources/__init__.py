@@ -1,4 +1,4 @@
+from stickypi_assets.resources.models import SimModelResource, UidModelResource
 from stickypi_assets.resources.storage import StickyPiStorage
-from stickypi_assets.resources.uid_model import UidModelResource
 
-__all__ = ["StickyPiStorage", "UidModelResource"]
+__all__ = ["SimModelResource", "StickyPiStorage", "UidModelResource"]

@@ -105,7 +105,63 @@ SEGMENTED_IMAGES = TableSpec(
     ),
 )
 
-TABLES: dict[str, TableSpec] = {t.name: t for t in (IMAGES, INSTANCES, SEGMENTED_IMAGES)}
+TUBOIDS = TableSpec(
+    name="tuboids",
+    description=(
+        "One row per tuboid (one insect tracked over time) per device-day it was seen on (table of tuboids). "
+        "An insect on the card for several days has one row per day, all with the same tuboid_id."
+    ),
+    columns=(
+        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
+        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        Column("tuboid_id", "VARCHAR", pa.string(),
+               "stable id '<device>.<first datetime>.<x>_<y>' of the track, the same on every day it spans"),
+        Column("folder_id", "VARCHAR", pa.string(), "original-layout id '<series>.<NNNN>' of this day's folder"),
+        Column("folder_key", "VARCHAR", pa.string(), "object prefix of the tuboid folder (NULL if not written)"),
+        Column("not_written_reason", "VARCHAR", pa.string(), "why no folder was written (too few frames today)"),
+        Column("track_first_seen", "TIMESTAMPTZ", _TS, "first frame of the track ever (capture time)"),
+        Column("first_seen", "TIMESTAMPTZ", _TS, "first frame of the track on this day"),
+        Column("last_seen", "TIMESTAMPTZ", _TS, "last frame of the track on this day"),
+        Column("n_frames", "INTEGER", pa.int32(), "frames of the track on this day"),
+        Column("n_frames_total", "INTEGER", pa.int32(), "frames of the track up to the end of this day"),
+        Column("continued", "BOOLEAN", pa.bool_(), "the track started on an earlier day"),
+        Column("open", "BOOLEAN", pa.bool_(), "the track may continue on the next day"),
+        Column("head_x", "DOUBLE", pa.float64(), "centroid x of the track's first instance ever (px)"),
+        Column("head_y", "DOUBLE", pa.float64(), "centroid y of the track's first instance ever (px)"),
+        Column("median_area", "DOUBLE", pa.float64(), "median instance area on this day (px²): the insect's size"),
+        Column("max_length", "DOUBLE", pa.float64(), "largest bounding-box side on this day (px)"),
+        Column("mean_match_score", "DOUBLE", pa.float64(), "mean matcher score of the day's links (NULL if none)"),
+        Column("model_version", "VARCHAR", pa.string(), "SIM model version (md5 of its weights)"),
+        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+    ),
+)
+
+TUBOID_FRAMES = TableSpec(
+    name="tuboid_frames",
+    description="One row per instance of a tuboid (which insect instance of which image belongs to which tuboid).",
+    columns=(
+        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
+        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        Column("tuboid_id", "VARCHAR", pa.string(), "stable tuboid id (see table tuboids)"),
+        Column("frame_index", "INTEGER", pa.int32(), "rank of the frame in the tuboid on this day (0 = first)"),
+        Column("datetime", "TIMESTAMPTZ", _TS, "UTC capture time of the image"),
+        Column("image_key", "VARCHAR", pa.string(), "object key of the JPEG"),
+        Column("svg_key", "VARCHAR", pa.string(), "object key of the UID annotation SVG the instance comes from"),
+        Column("instance_id", "VARCHAR", pa.string(), "instance id in table instances ('<device>.<datetime>.<NNNN>')"),
+        Column("polygon_wkt", "VARCHAR", pa.string(), "outline in image pixels, WKT POLYGON"),
+        Column("bbox_x", "INTEGER", pa.int32(), "bounding box left (px)"),
+        Column("bbox_y", "INTEGER", pa.int32(), "bounding box top (px)"),
+        Column("bbox_w", "INTEGER", pa.int32(), "bounding box width (px)"),
+        Column("bbox_h", "INTEGER", pa.int32(), "bounding box height (px)"),
+        Column("area", "DOUBLE", pa.float64(), "polygon area (px²)"),
+        Column("match_score", "DOUBLE", pa.float64(),
+               "matcher score of the link from the previous instance of the tuboid (NULL for its first)"),
+        Column("model_version", "VARCHAR", pa.string(), "SIM model version"),
+        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (IMAGES, INSTANCES, SEGMENTED_IMAGES, TUBOIDS, TUBOID_FRAMES)}
 
 
 def table_spec(name: str) -> TableSpec:

@@ -174,10 +174,16 @@ class TrackState:
 
 @dataclass(frozen=True)
 class Observation:
-    """One instance of a tuboid: the frame it is in and its index there."""
+    """One instance of a tuboid: the frame it is in, its index there, and the link that reached it.
+
+    ``score`` is the matcher score of the link from the tuboid's previous observation to this one (pass 1,
+    2 or 3, whichever joined them; for a day's first observation of a continued track, the stitch from the
+    carried tail). ``None`` for a track's head, and for links a conjoint merge implied without scoring them.
+    """
 
     frame: Frame
     index: int
+    score: float | None = None
 
     @property
     def instance(self) -> Instance:
@@ -345,6 +351,7 @@ class Tracker:
         """
         cfg = self.config
         stats: dict[str, float] = {}
+        self._link_scores: dict[tuple[Node, Node], float] = {}
         t_start = time.perf_counter()
         day = sorted(frames, key=lambda f: (f.datetime, f.key))
         if len({f.key for f in day}) != len(day):
@@ -413,9 +420,10 @@ class Tracker:
             if len(rows) == 0:
                 continue
             scores = self._score(frame_pair_batch(f0, rows, f1, cols, self.store), stats, "consecutive")
-            for r, c, _ in greedy_one_to_one(rows, cols, scores, cfg.match_threshold):
+            for r, c, s in greedy_one_to_one(rows, cols, scores, cfg.match_threshold):
                 successor[(fa, r)] = (fb, c)
                 has_pred.add((fb, c))
+                self._link_scores[((fa, r), (fb, c))] = s
         chains = []
         for fi in range(first_day, len(frames)):
             for ii in range(len(frames[fi].instances)):
@@ -456,6 +464,8 @@ class Tracker:
         scores = self._score_nodes(frames, pairs, stats, "stitch")
         edges = greedy_one_to_one(np.asarray(cand_t), np.asarray(cand_h), scores, cfg.stitch_threshold)
         stats["stitched"] = len(edges)
+        for t, h, s in edges:
+            self._link_scores[(tails[t][-1], chains[h][0])] = s
         # Tail t → head h. Tuboid h (as a tail, index len(carried) + h) may itself be stitched onward: chains.
         nxt = {t: h for t, h, _ in edges}
         absorbed = {len(carried) + h for _, h, _ in edges}
@@ -559,6 +569,8 @@ class Tracker:
             for s, a, b in score_pairs_of([(min(w, p), max(w, p)) for p in sorted(partners[w]) if p in alive]):
                 heapq.heappush(heap, (-s, a, b))
         stats["conjoint_merges"] = merges
+        if merges:
+            self._link_scores.update({p: s for p, s in score_cache.items() if s > 0})
         return list(alive.values())
 
     # -- ids, filter, state -------------------------------------------------------------------------------
@@ -574,12 +586,14 @@ class Tracker:
         cfg = self.config
         max_dt = timedelta(seconds=cfg.max_delta_t_to_match)
         records = []
+        carried_node: dict[int, Node | None] = {}  # record → its carried pseudo-node (the link into own[0])
         for nodes in chains:
             carried = [carried_of_node[n] for n in nodes if n in carried_of_node]
             own = [n for n in nodes if n not in carried_of_node]
             if len(carried) > 1:  # cannot happen (carried tails are never heads); keep the first, say so
                 log.warning("tuboid joins %d carried tracks; keeping %s", len(carried), carried[0].track_id)
             records.append((carried[0] if carried else None, own))
+            carried_node[len(records) - 1] = next((n for n in nodes if n in carried_of_node), None)
         # New track ids from their head; '~k' separates equal rounded heads in one frame.
         new_ids: dict[int, str] = {}
         seen: dict[str, int] = defaultdict(int)
@@ -608,7 +622,9 @@ class Tracker:
                 head_c = (float(frames[f].centroids[i][0]), float(frames[f].centroids[i][1]))
             else:
                 continue
-            obs = [Observation(frames[f], i) for f, i in own]
+            links = self._link_scores
+            obs = [Observation(frames[f], i, links.get((prev, (f, i))) if prev is not None else None)
+                   for prev, (f, i) in zip([carried_node[k], *own], own, strict=False)]
             tail_dt = obs[-1].datetime if obs else carried.tail_datetime  # type: ignore[union-attr]
             is_open = end is not None and end - tail_dt <= max_dt
             tub = TrackedTuboid(track_id=track_id, index=-1, observations=obs, head_datetime=head_dt,

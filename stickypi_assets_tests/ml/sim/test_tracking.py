@@ -206,6 +206,11 @@ def test_continuation_across_days_keeps_ids_and_reruns_are_identical():
     assert by_id[resident_id].n_frames_total == 21 and len(by_id[resident_id]) == 9
     assert by_id[newcomer_id].previous_frames == 1
     assert by_id[resident_id].head_datetime == d0[0].datetime
+    # Each observation keeps the score of the link that reached it: the stitch from the carried tail for the
+    # day's first one, the consecutive match after; a new track's head has none.
+    assert [o.score for o in r0.tuboids[0].observations] == [None] + [1.0] * 11
+    assert [o.score for o in by_id[resident_id].observations] == [1.0] * 9
+    assert by_id[f"{DEVICE}.2020-06-21_01-00-00.900_900"].observations[0].score is None
 
     # Re-running day 1 with the same inputs gives the same ids, indices and state.
     again = track_frames(d1, IouMatcher(), DEVICE, state=TrackState.from_json(r0.state.to_json()),

@@ -1,0 +1,115 @@
+"""Asset ``tuboids``: the SIM tracks each device-day's instances into tuboids, continuing day D-1's tracks.
+
+Day D depends on its own segmentations (identity) and on ``tuboids`` of D-1 (self-dependency): an insect
+caught at 23:40 is the same tuboid after midnight. The hand-over is the track state D-1 stored
+(:mod:`stickypi_assets.tuboid_tracking`), so a re-run of D reads exactly what D-1 left and gives the same ids.
+
+Backfills: with one run per partition, a self-dependent asset advances one day per daemon tick. The asset
+therefore has ``BackfillPolicy.single_run()``: a backfill over a date range is one run per device that
+walks the days in order, passing the state from day to day in memory (DAGSTER_NOTES.md). Select one
+device (or a few) × a date range; Dagster groups a range along the dimension with fewer selected keys.
+"""
+
+from collections import defaultdict
+from datetime import timedelta
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    BackfillPolicy,
+    DimensionPartitionMapping,
+    IdentityPartitionMapping,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionMapping,
+    TimeWindowPartitionMapping,
+    asset,
+)
+
+from stickypi_assets.assets.metadata import problems_markdown
+from stickypi_assets.partitions import DEVICE_DAY, context_partitions
+from stickypi_assets.resources import SimModelResource, StickyPiStorage
+from stickypi_assets.storage.tables import SEGMENTED_IMAGES, TUBOID_FRAMES, TUBOIDS
+from stickypi_assets.tuboid_tracking import load_state, state_key, track_device_day
+
+PREVIOUS_DAY = MultiPartitionMapping(
+    {
+        "device": DimensionPartitionMapping("device", IdentityPartitionMapping()),
+        "date": DimensionPartitionMapping(
+            "date",
+            TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True),
+        ),
+    }
+)
+
+
+@asset(
+    partitions_def=DEVICE_DAY,
+    deps=[AssetDep("uid_segmentations"), AssetDep("tuboids", partition_mapping=PREVIOUS_DAY)],
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="sim",
+    kinds={"pytorch", "duckdb"},
+    description=(
+        "Tuboids (one insect over time) per device-day, continuing the tracks of the previous day: folders in "
+        "the original layout under tiled_tuboids/, a video under sim_videos/, tables `tuboids` and "
+        "`tuboid_frames`. Backfill one device over a date range: it runs as one run walking the days in order."
+    ),
+)
+def tuboids(context: AssetExecutionContext, storage: StickyPiStorage, sim_model: SimModelResource) -> MaterializeResult:
+    warehouse, store = storage.warehouse(), storage.object_store()
+    matcher, config, version = sim_model.load()
+    by_device = defaultdict(list)
+    for partition in context_partitions(context):
+        by_device[partition.device].append(partition)
+    totals = {"tuboids": 0, "frames": 0, "continued": 0, "open": 0, "seconds": 0.0, "instances": 0}
+    errors: list[tuple[str, str]] = []
+    handovers: list[str] = []
+    for device, partitions in sorted(by_device.items()):
+        carried = None  # state of the previous day of this run, if it is in the run
+        for partition in sorted(partitions, key=lambda p: p.date):
+            previous = partition.date - timedelta(days=1)
+            if carried is not None and carried[0] == previous:
+                state, how = carried[1], "from this run"
+            else:
+                state = load_state(store, device, previous)
+                how = "from the store" if state is not None else "none: D-1 not tracked, tracks start fresh"
+            if state is not None and state.crop_size != config.crop_size:
+                how = f"discarded: {state.crop_size} px crops, the model uses {config.crop_size} px"
+                state = None
+            n_open = len(state.tracks) if state is not None else 0
+            segmented = warehouse.read_partition_parquet(SEGMENTED_IMAGES.name, partition)
+            day = track_device_day(store, segmented, matcher, config, version, device=device, day=partition.date,
+                                   state=state, run_id=context.run.run_id)  # fmt: skip
+            warehouse.write_partition(TUBOID_FRAMES.name, partition, day.frames, publish=False)
+            warehouse.write_partition(TUBOIDS.name, partition, day.tuboids)
+            carried = (partition.date, day.state)
+            n_cont = int(day.tuboids["continued"].sum()) if len(day.tuboids) else 0
+            totals["tuboids"] += len(day.tuboids)
+            totals["continued"] += n_cont
+            totals["open"] += len(day.state.tracks)
+            totals["frames"] += day.n_frames
+            totals["instances"] += len(day.frames)
+            totals["seconds"] += day.seconds
+            errors += day.errors
+            handovers.append(
+                f"- {partition}: D-1 state {how} ({n_open} open tracks) → "
+                f"{len(day.state.tracks)} open at midnight (`{state_key(device, partition.date)}`)"
+            )
+            context.log.info(
+                f"{partition}: {len(day.tuboids)} tuboids ({n_cont} continued from D-1) over {day.n_frames} frames "
+                f"in {day.seconds:.1f} s; D-1 state {how}"
+            )
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": totals["tuboids"],
+            "n_tuboids": totals["tuboids"],
+            "n_continued_from_previous_day": totals["continued"],
+            "n_open_at_midnight": totals["open"],
+            "n_frames": totals["frames"],
+            "n_tuboid_instances": totals["instances"],
+            "seconds_per_frame": round(totals["seconds"] / totals["frames"], 3) if totals["frames"] else 0.0,
+            "model_version": version,
+            "day_handover": MetadataValue.md("\n".join(handovers[:50])),
+            "unreadable_svgs": problems_markdown(errors),
+        }
+    )
