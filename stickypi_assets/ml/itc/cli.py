@@ -1,0 +1,88 @@
+"""``stickypi itc``: the ITC on folders and bundles, as the original ``standalone_itc.py`` (reference 6.2).
+
+The main ``stickypi`` parser calls :func:`add_parser`; this module never builds a top-level parser itself, so
+the command keeps the main CLI's conventions: exit 0 on success, 1 when some input was bad (reported, the
+rest done), 2 on usage errors (``ValueError``/``FileNotFoundError``/``FileExistsError`` propagate to the
+main parser, which prints them and exits 2).
+
+Actions: ``predict-dir`` (every tuboid under ``--target`` → ``<target>/results.csv``), ``train`` (resumes
+unless ``--restart-training``) and ``validate`` (the validation tuboids → ``--target`` folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _device(args: argparse.Namespace) -> str:
+    if not getattr(args, "gpu", False):
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError("--gpu given but no CUDA device is available")
+    return "cuda"
+
+
+def _cmd_predict_dir(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.itc.predict import predict_dir
+
+    result = predict_dir(args.bundle_dir, args.target, force=args.force, device=_device(args))
+    print(f"classified {result.n_classified} tuboid(s) with model {result.version} -> {result.results}")
+    for directory, message in result.failures:
+        print(f"  unreadable {directory}: {message}")
+    return 1 if result.failures else 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.itc.train import train
+
+    result = train(args.bundle_dir, restart=args.restart_training, device=_device(args), max_iter=args.max_iter)
+    print(
+        f"trained rounds {result.start_round}..{result.rounds} ({result.n_train} train / {result.n_validation} "
+        f"validation tuboids) in {result.seconds:.0f} s -> {result.weights} (version {result.version})"
+    )
+    if result.last_validation:
+        print("validation: " + json.dumps(result.last_validation))
+    if result.report.skipped:
+        print(f"{len(result.report.skipped)} annotated tuboid(s) skipped (see output/dataset.json):")
+        for tuboid_id, reason in result.report.skipped:
+            print(f"  {tuboid_id}: {reason}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.itc.validate import validate
+
+    result = validate(args.bundle_dir, args.target, device=_device(args))
+    print(json.dumps({k: v for k, v in result.metrics.items() if k != "skipped"}, indent=2))
+    print(f"{', '.join(result.files)} written to {result.out_dir}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``itc`` (with ``predict-dir``, ``train``, ``validate``) on the main CLI's sub-parsers."""
+    itc = subparsers.add_parser("itc", help="Insect Tuboid Classifier tools")
+    sub = itc.add_subparsers(dest="itc_command", required=True, metavar="ACTION")
+
+    pdir = sub.add_parser("predict-dir", help="classify every tuboid folder under --target into <target>/results.csv")
+    pdir.add_argument("-b", "--bundle-dir", required=True, help="ITC bundle with output/model_final.pth")
+    pdir.add_argument("-t", "--target", required=True, help="folder searched recursively for */metadata.txt")
+    pdir.add_argument("-f", "--force", action="store_true", help="replace an existing results.csv")
+    pdir.add_argument("-g", "--gpu", action="store_true", help="run on CUDA")
+    pdir.set_defaults(func=_cmd_predict_dir)
+
+    trn = sub.add_parser("train", help="train on the bundle's data/ (tuboids + database.db; resumes by default)")
+    trn.add_argument("-b", "--bundle-dir", required=True)
+    trn.add_argument("-r", "--restart-training", action="store_true", help="start from round 0 with fresh weights")
+    trn.add_argument("-g", "--gpu", action="store_true", help="train on CUDA")
+    trn.add_argument("--max-iter", type=int, help="override the config's N_ROUNDS")
+    trn.set_defaults(func=_cmd_train)
+
+    val = sub.add_parser("validate", help="confusion matrix, per-class scores and accuracy on the validation tuboids")
+    val.add_argument("-b", "--bundle-dir", required=True)
+    val.add_argument("-t", "--target", required=True, help="output folder (created)")
+    val.add_argument("-g", "--gpu", action="store_true", help="run on CUDA")
+    val.set_defaults(func=_cmd_validate)
+    return itc

@@ -1,0 +1,217 @@
+"""ITC bundle configuration: one flat dataclass with a default for every key, saved as YAML.
+
+A bundle keeps it in ``<bundle>/config/config.yaml``. The original ITC config was already flat UPPER_CASE
+(``LABELS``, ``IMS_PER_BATCH``, ``N_WORKERS``, ``BASE_LR``, ``LR_MOMENTUM``, ``N_ROUNDS``, ``GAMMA``,
+``CHECKPOINT_PERIOD``; reference 5.4), so original files load as they are. What the original hard-coded
+(ResNet-50, 6 shots, 224 px, median pooling, the augmentation ranges, the 191/255 split) are keys here too,
+and so are the new ones (class balancing, the annotator rule, the optimiser).
+
+Defaults are the original ``default_config`` values (18 labels, batch 8, SGD lr 0.002 momentum 0.9,
+``GAMMA`` 0.9999, 50000 rounds, checkpoint every 50 rounds) except where a key says why it differs.
+``PRETRAINED`` defaults to False (random init) so nothing is ever downloaded unless asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stickypi_assets.formats.labels import REFERENCE_DEFAULT_LABELS, LabelError, LabelMap
+from stickypi_assets.ml.bundles import CONFIG_RELPATH, coerce_config_value, read_config_yaml, write_config_yaml
+
+#: Name of the bundle (also the API/S3 name and the ``algo_name`` of the original).
+BUNDLE_NAME = "insect-tuboid-classifier"
+DATA_RELPATH = Path("data")
+
+#: torchvision ResNets the classifier can use (``resnet50`` is the reference; ``resnet18`` for tests/CPU).
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+POOLINGS = ("median", "mean")
+CLASS_BALANCES = ("sampler", "loss", "none")
+ANNOTATION_RULES = ("latest", "majority")
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def _default_labels() -> list[list]:
+    return [[pattern, label] for pattern, label in REFERENCE_DEFAULT_LABELS]
+
+
+@dataclass
+class ItcConfig:
+    """Everything that shapes an ITC model, its data and its training. Attributes = lower-case YAML keys."""
+
+    # -- labels and data (reference 5.4-5.6) -----------------------------------------------------------
+    #: ``[regex, label or null]`` in matching order (first match wins); nulls are numbered in list order
+    #: after the largest explicit label (:class:`~stickypi_assets.formats.labels.LabelMap`).
+    labels: list[list] = field(default_factory=_default_labels)
+    #: How the rows of several annotators (or several submissions) of one tuboid become one label:
+    #: ``latest`` = the latest submission wins, whoever made it (the original's rule); ``majority`` = each
+    #: annotator's latest submission is one vote for a class, the most voted class wins and ties go to the
+    #: class voted most recently (see :func:`stickypi_assets.ml.itc.dataset.select_annotations`).
+    annotation_rule: str = "latest"
+    #: Per label, ``floor(n * 191 / 255)`` tuboids (by md5 of ``metadata.txt``) go to training, but at least
+    #: this many: the original's 0 put every single-example label entirely in validation (defect 24), where
+    #: the model can only get it wrong. 0 reproduces the original split exactly.
+    min_train_per_label: int = 1
+
+    # -- network (reference 5.3) -----------------------------------------------------------------------
+    backbone: str = "resnet50"
+    #: ImageNet weights for the backbone (torchvision downloads them on first use). False = random init.
+    pretrained: bool = False
+    #: Shots (tiles) per tuboid: tile 0 plus ``n_shots - 1`` others (reference: 6).
+    n_shots: int = 6
+    #: How per-shot feature vectors are combined: ``median`` (reference; a true median, see the model) or
+    #: ``mean``. See :mod:`stickypi_assets.ml.itc.model` for why median is the default.
+    pooling: str = "median"
+    #: Side (px) the 224 px tiles are resized to before the backbone (224 = no resizing).
+    input_size: int = 224
+
+    # -- augmentation (reference 5.2; training only) ---------------------------------------------------------
+    #: Brightness, contrast and saturation factors are drawn from U[1 - a, 1 + a] (reference: 0.5 each).
+    brightness: float = 0.5
+    contrast: float = 0.5
+    saturation: float = 0.5
+    flip: bool = True
+    #: Rotation by a uniform angle in [0, 360) on an expanded canvas (nothing is cut off), then resized back.
+    rotate: bool = True
+
+    # -- solver (reference 5.7) --------------------------------------------------------------------------
+    optimizer: str = "sgd"
+    #: Tuboids per training round.
+    ims_per_batch: int = 8
+    base_lr: float = 0.002
+    lr_momentum: float = 0.9
+    weight_decay: float = 0.0
+    #: lr at round r = ``BASE_LR * GAMMA ** r``.
+    gamma: float = 0.9999
+    #: Training rounds (one round = one batch of ``IMS_PER_BATCH`` tuboids).
+    n_rounds: int = 50000
+    #: Rounds between checkpoints (``output/model_final.pth``) and validation passes.
+    checkpoint_period: int = 50
+    #: Class imbalance: ``sampler`` draws training tuboids with probability ∝ ``n_class ** -power``,
+    #: ``loss`` weights the cross-entropy by the same factors (normalised to a mean of 1 per tuboid),
+    #: ``none`` samples tuboids uniformly (the original).
+    class_balance: str = "sampler"
+    #: 1 = every class equally often; 0.5 (default) = square-root balancing, which lifts rare classes a lot
+    #: without showing the handful of examples of a 5-tuboid class as often as a 1000-tuboid one (that
+    #: mostly teaches the network those five tuboids by heart).
+    class_balance_power: float = 0.5
+    #: Seed of the sampler and augmentations (the original was unseeded).
+    seed: int = 0
+
+    # -- loading and inference ----------------------------------------------------------------------------
+    #: DataLoader worker processes preparing training tuboids (0 = in the training process).
+    n_workers: int = 0
+    #: Tuboids per forward pass during validation and prediction (memory bound, not a hyper-parameter).
+    inference_batch_size: int = 16
+    #: Decoded tuboids kept in memory per process (tiles at ``input_size``); 0 disables the cache.
+    cache_tuboids: int = 128
+
+    #: Messages about keys that were ignored while loading (not saved).
+    warnings: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def label_map(self) -> LabelMap:
+        return LabelMap.from_config(self.labels)
+
+    @property
+    def n_classes(self) -> int:
+        return self.label_map.n_classes
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with every problem found, so a bad YAML file fails at load, not mid-training."""
+        problems = []
+        try:
+            LabelMap.from_config(self.labels)
+        except LabelError as exc:
+            problems.append(f"LABELS: {exc}")
+        for name, allowed in (
+            ("backbone", BACKBONES),
+            ("pooling", POOLINGS),
+            ("class_balance", CLASS_BALANCES),
+            ("annotation_rule", ANNOTATION_RULES),
+            ("optimizer", OPTIMIZERS),
+        ):
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name.upper()} {getattr(self, name)!r} not in {allowed}")
+        for name in ("n_shots", "ims_per_batch", "checkpoint_period", "inference_batch_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name.upper()} must be >= 1")
+        if self.input_size < 32:
+            problems.append("INPUT_SIZE must be >= 32 (a ResNet downsamples 32x)")
+        for name in ("n_rounds", "n_workers", "cache_tuboids", "min_train_per_label"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name.upper()} must be >= 0")
+        for name in ("brightness", "contrast", "saturation"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name.upper()} must be in [0, 1)")
+        if self.base_lr <= 0 or self.weight_decay < 0 or not 0 <= self.lr_momentum < 1:
+            problems.append("need BASE_LR > 0, WEIGHT_DECAY >= 0 and LR_MOMENTUM in [0, 1)")
+        if not 0 < self.gamma <= 1:
+            problems.append("GAMMA must be in (0, 1]")
+        if self.class_balance_power < 0:
+            problems.append("CLASS_BALANCE_POWER must be >= 0")
+        if problems:
+            raise ValueError("invalid ITC config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat ``{UPPER_KEY: value}`` with plain YAML/JSON types (the on-disk form)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "warnings":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, list | tuple):
+                value = [list(v) if isinstance(v, list | tuple) else v for v in value]
+            out[f.name.upper()] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, *, strict: bool = False) -> ItcConfig:
+        """Build from flat keys (any case); defaults fill the rest; unknown keys go to ``warnings``."""
+        known = {f.name for f in dataclasses.fields(cls) if f.name != "warnings"}
+        defaults = cls()
+        values: dict[str, Any] = {}
+        warnings: list[str] = []
+        for key, value in (data or {}).items():
+            name = str(key).lower()
+            if name in known:
+                values[name] = coerce_config_value("ITC", name, value, getattr(defaults, name))
+            else:
+                warnings.append(f"unknown key {key!r} ignored")
+        if strict and warnings:
+            raise ValueError("invalid ITC config: " + "; ".join(warnings))
+        config = cls(**values)
+        config.warnings = warnings
+        return config
+
+    def replace(self, **changes: Any) -> ItcConfig:
+        """A validated copy with some keys changed (lower-case names), e.g. ``config.replace(n_rounds=10)``."""
+        data = self.to_dict()
+        data.update({k.upper(): v for k, v in changes.items()})
+        return ItcConfig.from_dict(data, strict=True)
+
+
+def load_config(path: str | Path | None = None) -> ItcConfig:
+    """Read a config YAML; ``None`` gives the defaults, a missing file the defaults plus a warning."""
+    data, warnings = read_config_yaml(path, "ITC")
+    config = ItcConfig.from_dict(data) if data else ItcConfig()
+    config.warnings.extend(warnings)
+    return config
+
+
+def save_config(config: ItcConfig, path: str | Path) -> Path:
+    """Write every key (defaults included), so the file documents exactly what a run used."""
+    return write_config_yaml(
+        config.to_dict(), path, "Insect Tuboid Classifier configuration (stickypi_assets.ml.itc.config.ItcConfig)"
+    )
+
+
+def bundle_config(bundle_dir: str | Path) -> ItcConfig:
+    """The configuration of a bundle (``<bundle>/config/config.yaml``, defaults where absent)."""
+    return load_config(Path(bundle_dir) / CONFIG_RELPATH)
