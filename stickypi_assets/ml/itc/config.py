@@ -57,6 +57,8 @@ class ItcConfig:
     min_train_per_label: int = 1
 
     # -- network (reference 5.3) -----------------------------------------------------------------------
+    #: torchvision ResNet computing each shot's features, one of ``BACKBONES`` (the original's ResNet-50;
+    #: ``resnet18`` is a small one for tests and CPU work).
     backbone: str = "resnet50"
     #: ImageNet weights for the backbone (torchvision downloads them on first use). False = random init.
     pretrained: bool = False
@@ -69,20 +71,27 @@ class ItcConfig:
     input_size: int = 224
 
     # -- augmentation (reference 5.2; training only) ---------------------------------------------------------
-    #: Brightness, contrast and saturation factors are drawn from U[1 - a, 1 + a] (reference: 0.5 each).
+    #: Brightness factor drawn per shot from U[1 - a, 1 + a] (reference: 0.5); 0 turns it off.
     brightness: float = 0.5
+    #: Contrast factor drawn per shot from U[1 - a, 1 + a], around the tile's mean grey (reference: 0.5).
     contrast: float = 0.5
+    #: Saturation factor drawn per shot from U[1 - a, 1 + a], applied to RGB pixels (reference: 0.5).
     saturation: float = 0.5
+    #: Random horizontal and vertical flips of each shot, each with probability 0.5 (as the reference).
     flip: bool = True
     #: Rotation by a uniform angle in [0, 360) on an expanded canvas (nothing is cut off), then resized back.
     rotate: bool = True
 
     # -- solver (reference 5.7) --------------------------------------------------------------------------
+    #: ``sgd`` (the original, with ``LR_MOMENTUM``) or ``adamw`` (decoupled ``WEIGHT_DECAY``, no momentum).
     optimizer: str = "sgd"
     #: Tuboids per training round.
     ims_per_batch: int = 8
+    #: Learning rate at round 0, then decayed by ``GAMMA`` every round (original: 0.002).
     base_lr: float = 0.002
+    #: SGD momentum (original: 0.9); unused by ``adamw``.
     lr_momentum: float = 0.9
+    #: Weight decay (L2 for ``sgd``, decoupled for ``adamw``); 0 = none, as in the original.
     weight_decay: float = 0.0
     #: lr at round r = ``BASE_LR * GAMMA ** r``.
     gamma: float = 0.9999

@@ -31,13 +31,24 @@ class SimConfig:
     """Everything that shapes a SIM model, its training and the tracker. Attributes = lower-case YAML keys."""
 
     # -- training (reference 4.5) ----------------------------------------------------------------------
+    #: Pairs per training round, each a positive or a negative with probability 0.5 (original: 32;
+    #: manuscript: 128).
     ims_per_batch: int = 32
+    #: Rounds between saves of ``output/model_final.pth`` followed by a validation pass, counted within each
+    #: stage; every stage's last round is saved too (original: 100, without that final save).
     checkpoint_period: int = 100
+    #: Rounds of stage 1, which trains the convolutional branch and similarity head on ``S`` (original: 300;
+    #: manuscript: 500).
     siam_rounds: int = 300
+    #: Adam learning rate at round 0 of stage 1 (original: 2e-5).
     siam_base_lr: float = 2e-5
+    #: Rounds of stage 2, which trains only the fusion MLP on ``M`` (``S``, ``Q`` without gradients; original: 300).
     dist_ar_rounds: int = 300
+    #: Adam learning rate at round 0 of stage 2 (original: 0.05; high because only the tiny MLP learns).
     dist_ar_base_lr: float = 0.05
+    #: Rounds of stage 3, which fine-tunes the whole network on ``M`` (original: 500; manuscript: 5000).
     final_rounds: int = 500
+    #: Adam learning rate at round 0 of stage 3 (original: 2e-5).
     final_base_lr: float = 2e-5
     #: lr at round r of a stage = base_lr * GAMMA ** r (r restarts at 0 in each stage).
     gamma: float = 0.999
@@ -77,7 +88,10 @@ class SimConfig:
     gating_radius_px: float = 200.0
 
     # -- outputs (reference 4.8) -----------------------------------------------------------------------
+    #: Frame rate (frames per second) of the tracking video, one video frame per image (original: 4).
     video_fps: float = 4.0
+    #: ``[width, height]`` (px) every video frame is resized to (original: 1600 x 1200, the 4:3 shape of the
+    #: 2592 x 1944 camera images).
     video_size: list[int] = field(default_factory=lambda: [1600, 1200])
 
     warnings: list[str] = field(default_factory=list, repr=False, compare=False)

@@ -54,6 +54,8 @@ class UidConfig:
     min_max_obj_size: list[int] = field(default_factory=lambda: [20, 600])
 
     # -- model -----------------------------------------------------------------------------------------
+    #: ResNet + FPN backbone, one of ``BACKBONES``. The original used detectron2's ResNet-101 C4 (a single
+    #: feature map); torchvision has no C4 Mask R-CNN, and ``resnet50_fpn`` is the one with COCO weights.
     backbone: str = "resnet50_fpn"
     #: ``none`` (random init, never downloads), ``imagenet`` (backbone) or ``coco`` (whole Mask R-CNN,
     #: ``resnet50_fpn`` only). Pretrained weights are fetched by torchvision on first use.
@@ -62,30 +64,58 @@ class UidConfig:
     trainable_backbone_layers: int = 5
     #: One anchor size per FPN level (P2..P6): insects are 15-350 px, far below COCO's 32-512.
     anchor_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128])
+    #: Anchor height/width ratios, the same at every FPN level (0.5, 1, 2: the original's and detectron2's).
     aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
-    #: Width of the FPN, the box head's hidden layers and the mask head's convolutions. torchvision's
-    #: values are the defaults; small models for tests/CPU use e.g. 64/256/64 (about 10x less compute).
+    #: Output channels of every FPN level, which the box and mask heads read (torchvision: 256). Small
+    #: models for tests/CPU use e.g. 64 with ``BOX_HEAD_DIM`` 256 and ``MASK_HEAD_CHANNELS`` 64 (about 10x
+    #: less compute); ``PRETRAINED: coco`` needs torchvision's 256/1024/256. (The original C4 model had no FPN.)
     fpn_channels: int = 256
+    #: Hidden width of the box head's two fully connected layers (torchvision: 1024; see ``FPN_CHANNELS``).
     box_head_dim: int = 1024
+    #: Channels of the mask head's four 3x3 convolutions and of its upsampling layer (torchvision: 256; see
+    #: ``FPN_CHANNELS``).
     mask_head_channels: int = 256
-    #: Normalisation of **RGB** pixels scaled to [0, 1] (ImageNet statistics, so pretrained backbones fit).
+    #: Per-channel mean subtracted from **RGB** pixels scaled to [0, 1] (ImageNet statistics, so pretrained
+    #: backbones fit). The original's BGR 0-255 mean [200, 100, 1] is not mapped from legacy files.
     pixel_mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    #: Per-channel divisor of the same RGB [0, 1] pixels, after ``PIXEL_MEAN`` (ImageNet statistics; the
+    #: original's std 1 on 0-255 BGR is not mapped from legacy files either).
     pixel_std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    #: IoU above which the RPN suppresses overlapping proposals. 0.9 as the original config (detectron2 and
+    #: torchvision: 0.7): a high value keeps proposals of touching, overlapping insects.
     rpn_nms_thresh: float = 0.9
+    #: Proposals kept per FPN level (best objectness) before the RPN's NMS, in training (torchvision's FPN
+    #: default; the original's single C4 map kept 12000 in all).
     rpn_pre_nms_top_n_train: int = 2000
+    #: Proposals kept per image after the RPN's NMS, in training (2000, as the original and torchvision).
     rpn_post_nms_top_n_train: int = 2000
+    #: Proposals kept per FPN level before the RPN's NMS, at inference (torchvision's FPN default; the
+    #: original's single C4 map kept 6000 in all).
     rpn_pre_nms_top_n_test: int = 1000
+    #: Proposals kept per image (tile) after the RPN's NMS, at inference (1000, as the original and torchvision).
     rpn_post_nms_top_n_test: int = 1000
+    #: Proposals sampled per training image to train the box and mask heads (original config: 256, half of
+    #: detectron2's and torchvision's 512; a crop holds far fewer objects than a COCO image).
     roi_batch_size_per_image: int = 256
-    #: Model-internal score floor and NMS (detectron ``ROI_HEADS.SCORE_THRESH_TEST``/``NMS_THRESH_TEST``).
+    #: Detections scoring below this are dropped inside the model, before its NMS (detectron
+    #: ``ROI_HEADS.SCORE_THRESH_TEST``, 0.05 as in the original); ``SCORE_THRESHOLD`` filters afterwards.
     box_score_thresh: float = 0.05
+    #: IoU above which the model's per-class NMS drops the lower-scoring of two detections of one tile
+    #: (detectron ``ROI_HEADS.NMS_THRESH_TEST``, 0.5 as in the original).
     box_nms_thresh: float = 0.5
+    #: Most detections the model returns per tile (original config: 500; detectron2 and torchvision: 100,
+    #: too few for a busy card).
     detections_per_image: int = 500
+    #: Mask-head probability above which a pixel belongs to the instance when masks are binarised (0.5, as
+    #: detectron2 and torchvision paste masks).
     mask_threshold: float = 0.5
 
     # -- prediction (hard-coded in the original predictor) ---------------------------------------------------
     #: Final score threshold. 0.85 suits a fully trained model; lower it for briefly trained ones.
     score_threshold: float = 0.85
+    #: Side (px) of the square inference tiles, cut from the padded image and never resized. 1024 as the
+    #: original predictor, = ``CROP_SIZE`` so tiles have the training scale (the original shrank them to
+    #: 800 px, defect 5). Images smaller than a tile are run whole.
     tile_size: int = 1024
     #: Minimum overlap between neighbouring tiles (px).
     tile_overlap: int = 500
@@ -114,11 +144,17 @@ class UidConfig:
     crop_size: int = 1024
     #: Random rotation by any angle (the original: uniform in [0, 360)).
     rotate: bool = True
+    #: Random horizontal and vertical flips of training crops, each with probability 0.5 (as the original).
     flip: bool = True
-    #: Colour jitter amplitudes (torchvision ColorJitter semantics, applied in the right channel order).
+    #: Brightness factor uniform in [1 - a, 1 + a] (original: [0.9, 1.1]). The colour jitter has torchvision
+    #: ColorJitter semantics, in random order, applied in the right channel order (the original mixed BGR and
+    #: RGB, defect 12); 0 turns a jitter off.
     brightness: float = 0.1
+    #: Contrast factor uniform in [1 - a, 1 + a] (original: [0.9, 1.1]).
     contrast: float = 0.1
+    #: Saturation factor uniform in [1 - a, 1 + a] (original: [0.9, 1.1]).
     saturation: float = 0.1
+    #: Hue shift uniform in [-a, a] of a full colour turn (original: 0.1).
     hue: float = 0.1
     #: Instances with fewer visible pixels in a crop are dropped from its targets.
     min_visible_pixels: int = 30
@@ -127,24 +163,42 @@ class UidConfig:
     num_workers: int = 0
 
     # -- solver ----------------------------------------------------------------------------------------
+    #: ``sgd`` (with ``MOMENTUM``, as detectron2) or ``adamw`` (decoupled ``WEIGHT_DECAY``, no momentum).
     optimizer: str = "sgd"
+    #: Training crops per iteration, also the batch of the validation-loss passes (original config: 14;
+    #: detectron2: 16; manuscript: 12).
     ims_per_batch: int = 14
+    #: Learning rate after warm-up, before any ``STEPS`` (original config: 0.05; manuscript: 0.002). Lower it
+    #: (or set ``GRAD_CLIP_NORM``) if the loss diverges.
     base_lr: float = 0.05
+    #: SGD momentum (0.9, detectron2's default, unchanged by the original); unused by ``adamw``.
     momentum: float = 0.9
+    #: Weight decay (1e-4, detectron2's default, unchanged by the original).
     weight_decay: float = 1e-4
     #: Multiply the learning rate by ``gamma`` at each of ``steps`` (iterations).
     gamma: float = 0.8
+    #: Iterations at which the learning rate is multiplied by ``GAMMA`` (original config: every 10000 up to
+    #: 100000, so the rate stays at 0.8^10 of ``BASE_LR`` afterwards).
     steps: list[int] = field(default_factory=lambda: [10000 * k for k in range(1, 11)])
+    #: Iterations of linear warm-up from ``BASE_LR * WARMUP_FACTOR`` to ``BASE_LR`` (detectron2's 1000,
+    #: unchanged by the original).
     warmup_iters: int = 1000
+    #: Learning-rate multiplier at iteration 0 of the warm-up (detectron2's 0.001, unchanged by the original).
     warmup_factor: float = 0.001
     #: Gradient-norm clipping (0 = off); helps random-init runs survive early spikes.
     grad_clip_norm: float = 0.0
+    #: Total training iterations, resumed ones included (original config: 550000; manuscript: 150000).
+    #: ``train --max-iter`` overrides it.
     max_iter: int = 550000
+    #: Iterations between resumable snapshots ``output/model_<iteration:07d>.pth``, e.g. ``model_0004999.pth``
+    #: (weights and optimiser state; detectron2's 5000, unchanged by the original).
     checkpoint_period: int = 5000
     #: Iterations between validation-loss evaluations (absent from the shipped configs).
     test_period: int = 1000
     #: Iterations between training-loss log lines (absent from the shipped configs).
     printing_period: int = 20
+    #: Seed of the model initialisation and of the random training crops (the crop stream is reseeded with
+    #: the start iteration, so a resumed run does not repeat crops). The original's detectron2 seed was random.
     seed: int = 0
 
     #: Messages about keys that were ignored or converted while loading (not saved).
