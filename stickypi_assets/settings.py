@@ -40,6 +40,8 @@ class Settings:
     start_date: date
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    #: Image scale for sizes in mm² in view ``captures`` (``STICKYPI_PX_PER_MM``; unset: sizes in px only).
+    px_per_mm: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -63,4 +65,17 @@ class Settings:
             start_date=start,
             s3_endpoint_url=_env("STICKYPI_S3_ENDPOINT_URL"),
             s3_region=_env("STICKYPI_S3_REGION"),
+            px_per_mm=_px_per_mm(_env("STICKYPI_PX_PER_MM")),
         )
+
+
+def _px_per_mm(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"STICKYPI_PX_PER_MM={text!r} is not a positive number (pixels per millimetre)")
+    return value

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -18,28 +17,20 @@ from dagster import DagsterInstance, materialize
 
 from stickypi_assets.assets.tuboids import tuboids
 from stickypi_assets.formats.tuboids import read_tuboid
-from stickypi_assets.ml.sim.config import SimConfig
 from stickypi_assets.partitions import multi_partition_key
-from stickypi_assets.resources import SimModelResource, StickyPiStorage
+from stickypi_assets.resources import StickyPiStorage
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import SEGMENTED_IMAGES
 from stickypi_assets.storage.warehouse import PartitionKey
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets.synth.sim_pairs import ground_truth_tracks
 from stickypi_assets.tuboid_tracking import load_state, state_key, tuboid_day_prefix, video_key
-from stickypi_assets_tests.ml.sim.helpers import IouMatcher
+from stickypi_assets_tests.chain_helpers import IouSimModel, ground_truth_segmentations
 
 SYNTH = SynthConfig(devices=1, days=2, seed=11, width=640, height=480, arrival_rate_day=4.0, arrival_rate_night=1.0)
 DEVICE = SYNTH.device_ids[0]
 DAY1 = SYNTH.start_date
 DAY2 = DAY1 + timedelta(days=1)
-
-
-class IouSimModel(SimModelResource):
-    """The SIM resource with a bbox-IoU matcher: deterministic, no training needed."""
-
-    def load(self) -> tuple[Any, Any, str]:
-        return IouMatcher(), SimConfig(min_tuboid_frames=3, crop_size=105), "v-iou"
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +41,12 @@ def deployment(tmp_path_factory) -> tuple[LocalObjectStore, StickyPiStorage]:
     storage = StickyPiStorage(
         store_url=str(store.root), warehouse_path=str(root / "wh.duckdb"), published_path=str(root / "pub.duckdb")
     )
-    images = pd.read_parquet(store.local_path("ground_truth/images.parquet"))
-    wh = storage.warehouse()
-    for day in (DAY1, DAY2):
-        rows = images[(images.date == day) & (images.status == "ok")]
-        seg = pd.DataFrame({
-            "datetime": rows.datetime, "image_key": rows.key, "svg_key": rows.svg_key, "status": "ok",
-            "n_instances": rows.n_instances.astype(int), "model_version": "ground-truth",
-        })  # fmt: skip
-        # one SVG of day 2 is unreadable: recorded, the day goes on
-        if day == DAY2:
-            bad = rows.svg_key.iloc[5].replace(".svg", ".broken.svg")
-            store.put_bytes(bad, b"<svg this is not")
-            seg.loc[seg.index[5], "svg_key"] = bad
-        wh.write_partition(SEGMENTED_IMAGES.name, PartitionKey(DEVICE, day), seg)
+    seg = ground_truth_segmentations(store, storage, DEVICE, [DAY1, DAY2])[DAY2]
+    # one SVG of day 2 is unreadable: recorded, the day goes on
+    bad = seg.svg_key.iloc[5].replace(".svg", ".broken.svg")
+    store.put_bytes(bad, b"<svg this is not")
+    seg.loc[seg.index[5], "svg_key"] = bad
+    storage.warehouse().write_partition(SEGMENTED_IMAGES.name, PartitionKey(DEVICE, DAY2), seg)
     return store, storage
 
 

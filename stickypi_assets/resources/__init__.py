@@ -1,4 +1,4 @@
-from stickypi_assets.resources.models import SimModelResource, UidModelResource
+from stickypi_assets.resources.models import ItcModelResource, SimModelResource, UidModelResource
 from stickypi_assets.resources.storage import StickyPiStorage
 
-__all__ = ["SimModelResource", "StickyPiStorage", "UidModelResource"]
+__all__ = ["ItcModelResource", "SimModelResource", "StickyPiStorage", "UidModelResource"]

@@ -1,10 +1,10 @@
 """Dagster resources giving assets the current model of each stage (a bundle directory, loaded once per run).
 
-One class per stage (:class:`UidModelResource`, :class:`SimModelResource`) over one implementation: the
-bundle is ``bundle_dir``, else the stage's environment variable, else ``<data root>/ml/<bundle name>``
-(where ``stickypi <stage> train`` and the demo put it). ``device`` is ``cpu`` or ``cuda``. The weights' md5
-is the model version every output row records. A loaded model is cached per process while its weights file
-is unchanged, so the many partitions of a range run load it once.
+One class per stage (:class:`UidModelResource`, :class:`SimModelResource`, :class:`ItcModelResource`) over
+one implementation: the bundle is ``bundle_dir``, else the stage's environment variable, else
+``<data root>/ml/<bundle name>`` (where ``stickypi <stage> train`` and the demo put it). ``device`` is
+``cpu`` or ``cuda``. The weights' md5 is the model version every output row records. A loaded model is
+cached per process while its weights file is unchanged, so the many partitions of a range run load it once.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from stickypi_assets.settings import Settings
 
 UID_BUNDLE_ENV = "STICKYPI_UID_BUNDLE"
 SIM_BUNDLE_ENV = "STICKYPI_SIM_BUNDLE"
+ITC_BUNDLE_ENV = "STICKYPI_ITC_BUNDLE"
 
 
 class ModelBundleResource(ConfigurableResource):
@@ -85,3 +86,12 @@ class SimModelResource(ModelBundleResource):
     env_var: ClassVar[str] = SIM_BUNDLE_ENV
     bundle_name: ClassVar[str] = "siamese-insect-matcher"
     loader: ClassVar[str] = "stickypi_assets.ml.sim.predict:load_matcher"
+
+
+class ItcModelResource(ModelBundleResource):
+    """The ITC bundle to classify with (``$STICKYPI_ITC_BUNDLE``, default ``<root>/ml/insect-tuboid-classifier``)."""
+
+    stage: ClassVar[str] = "itc"
+    env_var: ClassVar[str] = ITC_BUNDLE_ENV
+    bundle_name: ClassVar[str] = "insect-tuboid-classifier"
+    loader: ClassVar[str] = "stickypi_assets.ml.itc.predict:load_classifier"

@@ -38,4 +38,5 @@ class StickyPiStorage(ConfigurableResource):
             self.warehouse_path or s.warehouse_path,
             self.object_store(),
             published_path=self.published_path or s.published_path,
+            px_per_mm=s.px_per_mm,
         )

@@ -114,8 +114,12 @@ TUBOIDS = TableSpec(
     columns=(
         Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
         Column("date", "DATE", pa.date32(), "UTC day of the partition"),
-        Column("tuboid_id", "VARCHAR", pa.string(),
-               "stable id '<device>.<first datetime>.<x>_<y>' of the track, the same on every day it spans"),
+        Column(
+            "tuboid_id",
+            "VARCHAR",
+            pa.string(),
+            "stable id '<device>.<first datetime>.<x>_<y>' of the track, the same on every day it spans",
+        ),
         Column("folder_id", "VARCHAR", pa.string(), "original-layout id '<series>.<NNNN>' of this day's folder"),
         Column("folder_key", "VARCHAR", pa.string(), "object prefix of the tuboid folder (NULL if not written)"),
         Column("not_written_reason", "VARCHAR", pa.string(), "why no folder was written (too few frames today)"),
@@ -154,8 +158,12 @@ TUBOID_FRAMES = TableSpec(
         Column("bbox_w", "INTEGER", pa.int32(), "bounding box width (px)"),
         Column("bbox_h", "INTEGER", pa.int32(), "bounding box height (px)"),
         Column("area", "DOUBLE", pa.float64(), "polygon area (px²)"),
-        Column("match_score", "DOUBLE", pa.float64(),
-               "matcher score of the link from the previous instance of the tuboid (NULL for its first)"),
+        Column(
+            "match_score",
+            "DOUBLE",
+            pa.float64(),
+            "matcher score of the link from the previous instance of the tuboid (NULL for its first)",
+        ),
         Column("model_version", "VARCHAR", pa.string(), "SIM model version"),
         Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
     ),
@@ -169,3 +177,77 @@ def table_spec(name: str) -> TableSpec:
         return TABLES[name]
     except KeyError:
         raise KeyError(f"unknown warehouse table {name!r}; known: {sorted(TABLES)}") from None
+
+
+CLASSIFICATIONS = TableSpec(
+    name="classifications",
+    description=(
+        "One row per tuboid row of the device-day (table of classifications): the ITC's label with its "
+        "taxonomy and probabilities, or why the tuboid was not classified."
+    ),
+    columns=(
+        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
+        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        Column("tuboid_id", "VARCHAR", pa.string(), "stable tuboid id (see table tuboids)"),
+        Column("folder_id", "VARCHAR", pa.string(), "the day's tuboid folder that was classified"),
+        Column("n_frames", "INTEGER", pa.int32(), "frames of the tuboid on this day (the folder's)"),
+        Column(
+            "status",
+            "VARCHAR",
+            pa.string(),
+            "'ok', 'not_classified' (no folder: too few frames today) or 'error' (folder unreadable)",
+        ),
+        Column("error", "VARCHAR", pa.string(), "why not (NULL when ok)"),
+        Column("label", "INTEGER", pa.int32(), "class id in the model's label list"),
+        Column(
+            "pattern", "VARCHAR", pa.string(), "the label's regular expression over type.order.family.genus.species"
+        ),
+        Column("type", "VARCHAR", pa.string(), "taxonomy named by the pattern (e.g. Insecta)"),
+        Column("order", "VARCHAR", pa.string(), "taxonomic order (e.g. Diptera), NULL when the label is coarser"),
+        Column("family", "VARCHAR", pa.string(), "family"),
+        Column("genus", "VARCHAR", pa.string(), "genus"),
+        Column("species", "VARCHAR", pa.string(), "species"),
+        Column("probability", "DOUBLE", pa.float64(), "probability of the label (softmax)"),
+        Column("top_k", "VARCHAR", pa.string(), "JSON list of the 3 most probable labels: [{label, pattern, p}]"),
+        Column("probabilities", "VARCHAR", pa.string(), "JSON list: the probability of every label, by class id"),
+        Column("model_version", "VARCHAR", pa.string(), "ITC model version (md5 of its weights)"),
+        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+    ),
+)
+
+TABLES[CLASSIFICATIONS.name] = CLASSIFICATIONS
+
+
+def analyst_views(px_per_mm: float | None = None) -> dict[str, str]:
+    """``{view name: SELECT}`` of the analysts' views over the partitioned tables (recreated on every start).
+
+    * ``captures``: one row per insect (tuboid). Capture time = the track's first frame ever; last seen over
+      all its days; taxonomy and confidence from the classification of its longest daily segment (ties: the
+      earliest day), the one with the most evidence; size = median over days of the daily median area, in px²
+      and, when ``px_per_mm`` is configured (``STICKYPI_PX_PER_MM``), in mm².
+    * ``daily_taxon_counts``: captures per device, UTC capture date and taxon (``unclassified`` when the
+      tuboid has no classification yet).
+    """
+    mm2 = f"t.size_px / {float(px_per_mm) ** 2!r}" if px_per_mm else "CAST(NULL AS DOUBLE)"
+    captures = f"""
+        WITH t AS (
+            SELECT tuboid_id, any_value(device) AS device, min(track_first_seen) AS capture_time,
+                   max(last_seen) AS last_seen, sum(n_frames) AS n_frames, median(median_area) AS size_px,
+                   count(*) AS n_days, any_value(model_version) AS sim_model_version
+            FROM tuboids GROUP BY tuboid_id
+        ), c AS (
+            SELECT *, row_number() OVER (PARTITION BY tuboid_id ORDER BY n_frames DESC, "date") AS rank
+            FROM classifications WHERE status = 'ok'
+        )
+        SELECT t.tuboid_id, t.device, t.capture_time, t.last_seen, t.n_days, t.n_frames,
+               coalesce(nullif(concat_ws('.', c.type, c."order", c.family, c.genus, c.species), ''),
+                        'unclassified') AS taxon,
+               c.type, c."order", c.family, c.genus, c.species, c.label, c.probability AS confidence,
+               t.size_px, {mm2} AS size_mm2, t.sim_model_version, c.model_version AS itc_model_version
+        FROM t LEFT JOIN c ON c.tuboid_id = t.tuboid_id AND c.rank = 1
+    """
+    counts = """
+        SELECT device, CAST(timezone('UTC', capture_time) AS DATE) AS "date", taxon, count(*) AS n_captures
+        FROM captures GROUP BY ALL
+    """
+    return {"captures": captures, "daily_taxon_counts": counts}

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stickypi_assets.storage.object_store import ObjectStore
-from stickypi_assets.storage.tables import TABLES, TableSpec
+from stickypi_assets.storage.tables import TABLES, TableSpec, analyst_views
 
 WAREHOUSE_PREFIX = "warehouse"
 
@@ -119,11 +119,15 @@ class Warehouse:
         published_path: str | Path | None = None,
         tables: Mapping[str, TableSpec] = TABLES,
         lock_timeout_s: float = 600.0,
+        views: Mapping[str, str] | None = None,
+        px_per_mm: float | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.published_path = Path(published_path) if published_path else None
         self.store = store
         self.tables = dict(tables)
+        #: Analysts' views (default: :func:`analyst_views` over the standard tables), recreated on each start.
+        self.views = dict(views) if views is not None else (analyst_views(px_per_mm) if tables is TABLES else {})
         self.lock_timeout_s = lock_timeout_s
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -184,6 +188,8 @@ class Warehouse:
             for col in spec.columns:
                 if col.name not in existing:
                     con.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{col.name}" {col.duckdb_type}')
+        for name, select in self.views.items():
+            con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
 
     def spec(self, table: str) -> TableSpec:
         try:

@@ -1,0 +1,44 @@
+"""Shared set-up for tests of the chain's later stages without running the UID.
+
+:func:`ground_truth_segmentations` fills table ``segmented_images`` with rows pointing at the generator's
+ground-truth SVGs (what a perfect UID would have written); :class:`IouSimModel` is the SIM resource with a
+deterministic bbox-IoU matcher. Tests of tracking *accuracy* use a trained network instead
+(``ml/sim/test_tracking_accuracy.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from stickypi_assets.ml.sim.config import SimConfig
+from stickypi_assets.resources import SimModelResource, StickyPiStorage
+from stickypi_assets.storage.object_store import LocalObjectStore
+from stickypi_assets.storage.tables import SEGMENTED_IMAGES
+from stickypi_assets.storage.warehouse import PartitionKey
+from stickypi_assets_tests.ml.sim.helpers import IouMatcher
+
+
+class IouSimModel(SimModelResource):
+    """The SIM resource with a bbox-IoU matcher: deterministic, no training needed."""
+
+    def load(self) -> tuple[Any, Any, str]:
+        return IouMatcher(), SimConfig(min_tuboid_frames=3, crop_size=105), "v-iou"
+
+
+def ground_truth_segmentations(store: LocalObjectStore, storage: StickyPiStorage, device: str, days: list[date]):
+    """Write ``segmented_images`` partitions whose SVGs are the ground truth's; returns them per day."""
+    images = pd.read_parquet(store.local_path("ground_truth/images.parquet"))
+    wh = storage.warehouse()
+    out = {}
+    for day in days:
+        rows = images[(images.device == device) & (images.date == day) & (images.status == "ok")]
+        seg = pd.DataFrame({
+            "datetime": rows.datetime, "image_key": rows.key, "svg_key": rows.svg_key, "status": "ok",
+            "n_instances": rows.n_instances.astype(int), "model_version": "ground-truth",
+        })  # fmt: skip
+        wh.write_partition(SEGMENTED_IMAGES.name, PartitionKey(device, day), seg)
+        out[day] = seg
+    return out
