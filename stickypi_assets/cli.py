@@ -206,7 +206,10 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from stickypi_assets.demo import run_demo
 
-    return run_demo(devices=args.devices, days=args.days, seed=args.seed)
+    return run_demo(
+        devices=args.devices, days=args.days, seed=args.seed, models=args.models, uid_iters=args.uid_iters,
+        retrain=args.retrain,
+    )
 
 
 # -- parser ---------------------------------------------------------------------------------------------------
@@ -290,17 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--writer", action="store_true", help="query the writer's file under its lock instead")
     wh.set_defaults(func=_cmd_warehouse)
 
-    try:
-        from stickypi_assets.synth.cli import add_parser as add_synth_parser
-    except ImportError:  # pragma: no cover - synth is part of the package; tolerate partial installs
-        pass
-    else:
-        add_synth_parser(sub)
+    from stickypi_assets.ml.itc.cli import add_parser as add_itc_parser
+    from stickypi_assets.synth.cli import add_parser as add_synth_parser
+
+    add_itc_parser(sub)
+    add_synth_parser(sub)
 
     demo = sub.add_parser("demo", help="generate sample data and run the platform on it (no configuration)")
     demo.add_argument("--devices", type=int, default=2)
     demo.add_argument("--days", type=int, default=2)
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--no-models", dest="models", action="store_false",
+                      help="ingest only: no model training, segmentation or tracking (seconds instead of minutes)")
+    demo.add_argument("--uid-iters", type=int, default=None, help="UID training iterations (default 600)")
+    demo.add_argument("--retrain", action="store_true", help="train the models again even if trained ones exist")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

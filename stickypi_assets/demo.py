@@ -1,9 +1,17 @@
 """``stickypi demo``: the platform on its own synthetic sample, with no configuration and no services.
 
-It generates a small multi-device, multi-day time-lapse (with a few deliberately corrupt frames) into the
-embedded object store, lets the device sensor discover the devices, materializes ``raw_images`` for every
-device-day through Dagster (persisted in the repository's Dagster instance when ``DAGSTER_HOME`` is set, so
-``make ui`` shows the runs) and prints what landed in the warehouse.
+1. Generates a small multi-device, multi-day time-lapse (with a deliberately corrupt frame) into the
+   embedded object store, and a separate two-day *training* deployment (other seed, other insects).
+2. Trains the small UID, SIM and ITC from random init on the training deployment's ground truth
+   (:mod:`stickypi_assets.demo_models`) into ``<data root>/ml/``, unless trained models are already there.
+3. Lets the device sensor discover the devices.
+4. Materializes ``raw_images`` → ``uid_segmentations`` → ``tuboids`` → ``classifications`` for every device-day
+   through Dagster, in date order per device (tuboids continue the previous day's tracks). Runs are persisted in the
+   repository's Dagster instance when ``DAGSTER_HOME`` is set, so ``make ui`` shows them.
+5. Prints the analysts' views (``captures``, ``daily_taxon_counts``) and the accuracy against the sample's
+   ground truth (detection, count, tracking, capture time, taxonomy).
+
+``models=False`` stops after ingestion (a quick smoke run).
 """
 
 from __future__ import annotations
@@ -18,29 +26,40 @@ from dagster import DagsterInstance, build_sensor_context
 from stickypi_assets.automation.device_sensor import device_discovery_sensor
 from stickypi_assets.definitions import defs
 from stickypi_assets.ingest import image_days
+from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.partitions import DEVICES, multi_partition_key
-from stickypi_assets.resources import StickyPiStorage
+from stickypi_assets.resources import ItcModelResource, SimModelResource, StickyPiStorage, UidModelResource
 from stickypi_assets.settings import Settings
-from stickypi_assets.storage.object_store import ObjectStore
+from stickypi_assets.storage.object_store import LocalObjectStore, ObjectStore
 
 DEMO_START = date(2020, 6, 20)
+TRAINING_START = date(2020, 5, 1)
 #: Runs still log everything to the instance (visible in the UI); only the console copy is quieted.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_WIDTH, DEMO_HEIGHT = 1296, 972  # half the Sticky Pi resolution keeps the demo quick on 2 cores
 
 
-def generate_sample(store: ObjectStore, *, devices: int, days: int, seed: int) -> dict:
-    """Write the synthetic sample (images + ground truth) into ``store``; returns the manifest summary."""
+def generate_sample(
+    store: ObjectStore,
+    *,
+    devices: int,
+    days: int,
+    seed: int,
+    start: date = DEMO_START,
+    corrupt: int = 1,
+    size: tuple[int, int] = (DEMO_WIDTH, DEMO_HEIGHT),
+) -> dict:
+    """Write a synthetic deployment (images + ground truth) into ``store``; returns the manifest summary."""
     from stickypi_assets.synth import SynthConfig, generate
 
     config = SynthConfig(
         devices=devices,
         days=days,
-        start_date=DEMO_START,
+        start_date=start,
         seed=seed,
-        width=DEMO_WIDTH,
-        height=DEMO_HEIGHT,
-        corrupt_frames=1,
+        width=size[0],
+        height=size[1],
+        corrupt_frames=corrupt,
     )
     return generate(config, store)
 
@@ -52,18 +71,62 @@ def _instance() -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
-def run_demo(*, devices: int = 2, days: int = 2, seed: int = 1) -> int:
+def _train_models(
+    settings: Settings, *, seed: int, uid_iters: int | None, retrain: bool, size: tuple[int, int]
+) -> None:
+    from stickypi_assets.demo_models import (
+        train_itc_on_ground_truth,
+        train_sim_on_ground_truth,
+        train_uid_on_ground_truth,
+    )
+
+    uid_dir, sim_dir = UidModelResource().resolved_bundle_dir(), SimModelResource().resolved_bundle_dir()
+    itc_dir = ItcModelResource().resolved_bundle_dir()
+    if not retrain and all((d / WEIGHTS_RELPATH).exists() for d in (uid_dir, sim_dir, itc_dir)):
+        print(f"[2/5] trained models found in {uid_dir.parent} (use --retrain to train them again)")
+        return
+    t0 = time.perf_counter()
+    training = LocalObjectStore(settings.data_root / "training-sample")
+    if not training.exists("ground_truth/manifest.json"):
+        generate_sample(training, devices=1, days=2, seed=seed + 1000, start=TRAINING_START, corrupt=0, size=size)
+    elapsed = time.perf_counter() - t0
+    print(f"[2/5] training deployment (1 device x 2 days, other insects) in {elapsed:.1f} s; training:")
+    t0 = time.perf_counter()
+    uid = train_uid_on_ground_truth(training, uid_dir, max_iter=uid_iters, progress=True)
+    print(f"      UID: {uid.iterations} iterations on {uid.n_train_images} SVGs in {time.perf_counter() - t0:.0f} s "
+          f"-> {uid_dir} (version {uid.version[:8]})")  # fmt: skip
+    t0 = time.perf_counter()
+    sim = train_sim_on_ground_truth(training, sim_dir)
+    val = sim.last_validation
+    auc = val.get("auc", float("nan"))
+    print(f"      SIM: validation AUC {auc:.3f} in {time.perf_counter() - t0:.0f} s -> {sim_dir}")
+    t0 = time.perf_counter()
+    itc = train_itc_on_ground_truth(training, itc_dir, progress=True)
+    acc = itc.last_validation.get("accuracy", float("nan"))
+    print(f"      ITC: {itc.n_train} training / {itc.n_validation} validation tuboids, validation accuracy "
+          f"{acc:.3f} in {time.perf_counter() - t0:.0f} s -> {itc_dir}")  # fmt: skip
+
+
+def run_demo(
+    *, devices: int = 2, days: int = 2, seed: int = 1, models: bool = True, uid_iters: int | None = None,
+    retrain: bool = False, size: tuple[int, int] = (DEMO_WIDTH, DEMO_HEIGHT),
+) -> int:  # fmt: skip
     settings = Settings.from_env()
     storage = StickyPiStorage()
     store = storage.object_store()
+    started = time.perf_counter()
     print(f"stickypi demo: data root {settings.data_root}")
     print(f"  object store : {store.describe()}")
     print(f"  warehouse    : {settings.warehouse_path} (analysts: {settings.published_path})")
 
     t0 = time.perf_counter()
-    summary = generate_sample(store, devices=devices, days=days, seed=seed)
+    summary = generate_sample(store, devices=devices, days=days, seed=seed, size=size)
     n_images = sum(1 for _ in store.list("raw_images/"))
-    print(f"\n[1/3] generated {n_images} synthetic images in {time.perf_counter() - t0:.1f} s: {summary}")
+    print(f"\n[1/5] generated {n_images} synthetic images in {time.perf_counter() - t0:.1f} s: {summary}")
+    if models:
+        _train_models(settings, seed=seed, uid_iters=uid_iters, retrain=retrain, size=size)
+    else:
+        print("[2/5] models skipped (--no-models): ingestion only")
 
     instance = _instance()
     with build_sensor_context(instance=instance, resources={"storage": storage}) as ctx:
@@ -72,31 +135,40 @@ def run_demo(*, devices: int = 2, days: int = 2, seed: int = 1) -> int:
     if new:
         instance.add_dynamic_partitions(DEVICES.name or "devices", new)
     known = instance.get_dynamic_partitions(DEVICES.name or "devices")
-    print(f"[2/3] device sensor: {len(new)} new device(s); known devices {known}")
+    print(f"[3/5] device sensor: {len(new)} new device(s); known devices {known}")
 
-    job = defs.resolve_job_def("ingest_job")
+    job = defs.resolve_job_def("pipeline_job" if models else "ingest_job")
     t0 = time.perf_counter()
     n_runs = 0
     for device in known:
-        for day in image_days(store, device):
-            key = multi_partition_key(device, day)
-            run = job.execute_in_process(partition_key=key, instance=instance, run_config=QUIET_RUN)
-            mat = run.asset_materializations_for_node("raw_images")[0].metadata
-            n_runs += 1
-            print(
-                f"      raw_images[{device}|{day}]: {mat['n_ok'].value} ok, {mat['n_errors'].value} errors, "
-                f"{mat['n_duplicates'].value} duplicates"
+        for day in image_days(store, device):  # in date order: tuboids of D continue D-1's
+            run = job.execute_in_process(
+                partition_key=multi_partition_key(device, day), instance=instance, run_config=QUIET_RUN
             )
-    print(f"[3/3] materialized {n_runs} partitions in {time.perf_counter() - t0:.1f} s")
+            n_runs += 1
+            raw = run.asset_materializations_for_node("raw_images")[0].metadata
+            line = (f"      {device}|{day}: {raw['n_ok'].value} images ok, {raw['n_errors'].value} errors, "
+                    f"{raw['n_duplicates'].value} duplicates")  # fmt: skip
+            if models:
+                seg = run.asset_materializations_for_node("uid_segmentations")[0].metadata
+                tub = run.asset_materializations_for_node("tuboids")[0].metadata
+                cls = run.asset_materializations_for_node("classifications")[0].metadata
+                line += (
+                    f"; {seg['n_instances'].value} instances ({seg['seconds_per_image'].value:.2f} s/image); "
+                    f"{tub['n_tuboids'].value} tuboids ({tub['n_continued_from_previous_day'].value} from D-1); "
+                    f"{cls['n_classified'].value} classified"
+                )
+            print(line, flush=True)
+    print(f"[4/5] materialized {n_runs} device-days in {time.perf_counter() - t0:.1f} s")
 
     warehouse = storage.warehouse()
+    print("\n[5/5] Table images, per device-day (from the published DuckDB copy):")
     table = warehouse.query(
-        'SELECT device, "date", count(*) AS images, count(*) FILTER (status = \'ok\') AS ok, '
+        "SELECT device, \"date\", count(*) AS images, count(*) FILTER (status = 'ok') AS ok, "
         "count(*) FILTER (status = 'error') AS errors, min(datetime) AS first, max(datetime) AS last "
         "FROM images GROUP BY ALL ORDER BY ALL",
         published=True,
     )
-    print("\nTable images, per device-day (from the published DuckDB copy):")
     print(table.to_string(index=False))
     errors = warehouse.query(
         "SELECT object_key, error FROM images WHERE status <> 'ok' ORDER BY object_key", published=True
@@ -104,8 +176,27 @@ def run_demo(*, devices: int = 2, days: int = 2, seed: int = 1) -> int:
     if len(errors):
         print("\nRecorded (not fatal) bad images:")
         print(errors.to_string(index=False))
+    if models:
+        print("\nView captures (one row per insect), the first 10:")
+        print(warehouse.query(
+            "SELECT tuboid_id, capture_time, last_seen, taxon, round(confidence, 2) AS confidence, "
+            "round(size_px) AS size_px FROM captures ORDER BY capture_time, tuboid_id LIMIT 10", published=True,
+        ).to_string(index=False))
+        print("\nView daily_taxon_counts:")
+        print(warehouse.query(
+            'SELECT * FROM daily_taxon_counts ORDER BY device, "date", n_captures DESC, taxon', published=True,
+        ).to_string(index=False))  # fmt: skip
+        from stickypi_assets.synth.scoring import score_chain
+
+        print("\nAccuracy against the synthetic ground truth (models trained on other insects):")
+        from stickypi_assets.ml.itc.config import bundle_config
+
+        label_map = bundle_config(ItcModelResource().resolved_bundle_dir()).label_map
+        for line in score_chain(store, warehouse, label_map).lines():
+            print(f"  {line}")
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     print(
-        "\nNext: `make ui` opens Dagster at http://127.0.0.1:3000 on these runs;\n"
-        f"      `.venv/bin/stickypi warehouse sql \"SELECT * FROM images LIMIT 5\"` queries {settings.published_path}"
+        "Next: `make ui` opens Dagster at http://127.0.0.1:3000 on these runs;\n"
+        f'      `.venv/bin/stickypi warehouse sql "SELECT * FROM captures LIMIT 5"` queries {settings.published_path}'
     )
     return 0

@@ -1,7 +1,15 @@
 """Asset ``raw_images``: index each device-day's JPEGs into table ``images``."""
 
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableColumn, TableSchema, asset
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
 
 from stickypi_assets.assets.metadata import problems_markdown
 from stickypi_assets.ingest import index_device_day, raw_day_prefix
@@ -12,6 +20,7 @@ from stickypi_assets.storage.tables import IMAGES
 
 @asset(
     partitions_def=DEVICE_DAY,
+    backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
     group_name="ingest",
     kinds={"duckdb", "parquet"},
     description=(

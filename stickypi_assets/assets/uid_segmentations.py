@@ -1,6 +1,6 @@
 """Asset ``uid_segmentations``: the UID on each device-day → SVGs, tables ``instances`` and ``segmented_images``."""
 
-from dagster import AssetDep, AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from stickypi_assets.assets.metadata import problems_markdown
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
@@ -11,6 +11,7 @@ from stickypi_assets.storage.tables import IMAGES, INSTANCES, SEGMENTED_IMAGES
 
 @asset(
     partitions_def=DEVICE_DAY,
+    backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
     deps=[AssetDep("raw_images")],
     group_name="uid",
     kinds={"pytorch", "duckdb"},

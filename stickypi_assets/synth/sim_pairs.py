@@ -30,7 +30,7 @@ def _read_table(store: ObjectStore, name: str) -> pd.DataFrame:
 
 
 def ground_truth_tracks(store: ObjectStore, devices: list[str] | None = None) -> pd.DataFrame:
-    """Visible ground-truth instances: ``device, datetime, image_stem, instance_index, insect_id`` and bbox.
+    """Visible ground-truth instances: ``device, datetime, image_stem, instance_index, insect_id``, bbox, polygon.
 
     Only instances drawn in a readable image (``status == 'visible'``) are truth a tracker can see;
     occluded insects, missing and corrupt frames are left out.
@@ -39,7 +39,8 @@ def ground_truth_tracks(store: ObjectStore, devices: list[str] | None = None) ->
     frames = frames[frames.status == "visible"]
     if devices is not None:
         frames = frames[frames.device.isin(devices)]
-    cols = ["device", "datetime", "image_stem", "instance_index", "insect_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h"]
+    cols = ["device", "datetime", "image_stem", "instance_index", "insect_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h",
+            "polygon"]
     out = frames[cols].copy()
     out["instance_index"] = out["instance_index"].astype(int)
     return out.sort_values(["device", "datetime", "instance_index"]).reset_index(drop=True)

@@ -3,8 +3,10 @@
 Both sides are per-frame boxes with an identity: the truth (e.g. a synthetic deployment's
 ``frames.parquet``, see :func:`stickypi_assets.synth.sim_pairs.ground_truth_tracks`) and the tracker's
 output (rows of table ``tuboid_frames``, or :func:`tuboid_observations` of a tracking result). Frames are
-matched by their key (the image stem ``<device>.<datetime>``), boxes by IoU: a prediction and a truth with
-box IoU below ``min_iou`` (default 0.5) never match.
+matched by their key (the image stem ``<device>.<datetime>``), instances by IoU: a prediction and a truth
+with IoU below ``min_iou`` (default 0.5) never match. IoU is of the bounding boxes, or of the outlines when
+both tables have a ``polygon`` column (``geometry="polygon"``): a detector that outlines an insect's body
+without its thin legs has a much smaller box than the annotation, but nearly the same area.
 
 Reported (``motmetrics`` names): ``idf1`` (identity F1, the share of detections carrying the right identity
 over the whole sequence: the figure that matters for counting insects, since a switched or split
@@ -85,6 +87,17 @@ def iou_distance(a: np.ndarray, b: np.ndarray, max_distance: float) -> np.ndarra
     return dist
 
 
+def polygon_iou_distance(a: Sequence[np.ndarray], b: Sequence[np.ndarray], max_distance: float) -> np.ndarray:
+    """``1 - IoU`` of every outline pair (shapely, only pairs whose boxes overlap), NaN above ``max_distance``."""
+    from stickypi_assets.ml.uid.validate import iou_matrix
+
+    iou = iou_matrix([np.vstack(x).astype(np.float64).reshape(-1, 2) for x in a],
+                     [np.vstack(x).astype(np.float64).reshape(-1, 2) for x in b])  # fmt: skip
+    dist = 1.0 - iou
+    dist[dist > max_distance] = np.nan
+    return dist
+
+
 def tracking_scores(
     truth: pd.DataFrame,
     predicted: pd.DataFrame,
@@ -95,23 +108,28 @@ def tracking_scores(
     frame_column: str = "frame",
     truth_frame_column: str | None = None,
     min_iou: float = 0.5,
+    geometry: str = "bbox",
 ) -> TrackingScores:
     """Compare ``predicted`` with ``truth`` frame by frame, in the order of ``frames``.
 
     ``frames`` lists every frame key of the sequence in time order (frames where nothing was predicted count
     their truth as misses); default: the union of both tables' frame keys, sorted (stems sort by time within
-    one device). Both tables need the four ``bbox_*`` columns (x, y, width, height in pixels).
+    one device). Both tables need the four ``bbox_*`` columns (x, y, width, height in pixels), and a
+    ``polygon`` column (``(N, 2)`` vertices) with ``geometry="polygon"``.
     """
     import motmetrics as mm
 
     truth_frame_column = truth_frame_column or frame_column
     if not 0 < min_iou <= 1:
         raise ValueError("min_iou must be in (0, 1]")
+    if geometry not in ("bbox", "polygon"):
+        raise ValueError("geometry must be 'bbox' or 'polygon'")
+    needed = BOX_COLUMNS + (["polygon"] if geometry == "polygon" else [])
     for name, table, cols in (
         ("truth", truth, [truth_frame_column, truth_id]),
         ("predicted", predicted, [frame_column, predicted_id]),
     ):
-        missing = [c for c in [*cols, *BOX_COLUMNS] if c not in table.columns]
+        missing = [c for c in [*cols, *needed] if c not in table.columns]
         if missing:
             raise ValueError(f"{name} table lacks columns {missing}")
     if frames is None:
@@ -130,7 +148,10 @@ def tracking_scores(
         p_ids = [] if p is None else p["_id"].tolist()
         t_box = empty if t is None else t[BOX_COLUMNS].to_numpy(dtype=float)
         p_box = empty if p is None else p[BOX_COLUMNS].to_numpy(dtype=float)
-        dist = iou_distance(t_box, p_box, max_distance=1.0 - min_iou)
+        if geometry == "polygon" and len(t_box) and len(p_box):
+            dist = polygon_iou_distance(list(t["polygon"]), list(p["polygon"]), max_distance=1.0 - min_iou)
+        else:
+            dist = iou_distance(t_box, p_box, max_distance=1.0 - min_iou)
         acc.update(t_ids, p_ids, dist)
     summary = mm.metrics.create().compute(acc, metrics=list(METRICS), name="all")
     values = {m: float(summary.loc["all", m]) for m in METRICS}

@@ -1,0 +1,190 @@
+"""How close the platform's tables are to a synthetic deployment's ground truth (the demo's accuracy report).
+
+* **Detection** (UID): per image, the rows of table ``instances`` against the ground-truth SVG's outlines,
+  one-to-one (the UID validation matcher) at polygon IoU >= 0.33 (the original validation's threshold:
+  outlines of thin legs are hard, and a briefly trained model misses them) and at IoU >= 0.5: precision,
+  recall, and the error of the number of insects per image.
+* **Tracking** (SIM): rows of table ``tuboid_frames`` against the true identities
+  (:func:`stickypi_assets.synth.sim_pairs.ground_truth_tracks`) with IDF1/MOTA
+  (:mod:`stickypi_assets.ml.sim.evaluate`); detections come from the UID, so this is the whole chain.
+* **Capture time**: for each true insect matched to a tuboid (the tuboid holding most of its boxes), the
+  tuboid's first frame minus the insect's first visible frame.
+* **Taxonomy** (ITC): for the same matched insects, whether view ``captures`` gives the label the insect's
+  true taxon maps to under the model's label list.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from shapely import wkt
+
+from stickypi_assets.formats.annotations import Instance
+from stickypi_assets.formats.labels import LabelMap
+from stickypi_assets.formats.uid_svg import read_uid_svg
+from stickypi_assets.ml.sim.evaluate import tracking_scores
+from stickypi_assets.ml.uid.config import UidConfig
+from stickypi_assets.ml.uid.validate import match_records, precision_recall
+from stickypi_assets.storage.object_store import ObjectStore
+from stickypi_assets.storage.warehouse import Warehouse
+from stickypi_assets.synth.generator import GT_PREFIX
+from stickypi_assets.synth.sim_pairs import ground_truth_tracks
+
+
+@dataclass
+class ChainScores:
+    detection: dict[str, Any] = field(default_factory=dict)
+    tracking: dict[str, float] = field(default_factory=dict)
+    capture_time: dict[str, float] = field(default_factory=dict)
+    taxonomy: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        d, t, c, x = self.detection, self.tracking, self.capture_time, self.taxonomy
+        out = []
+        if d:
+            out.append(
+                f"detection (UID): precision {d['precision']:.3f}, recall {d['recall']:.3f} at IoU >= 0.33 "
+                f"({d['precision_iou50']:.3f} / {d['recall_iou50']:.3f} at IoU >= 0.5) over "
+                f"{d['n_gt']} true insect instances in {d['n_images']} images; count per image: mean "
+                f"{d['mean_count_true']:.1f} true vs {d['mean_count_found']:.1f} found, mean |error| "
+                f"{d['mean_abs_count_error']:.2f} ({d['relative_count_error']:+.1%} overall)"
+            )
+        if t:
+            out.append(
+                f"tracking (UID + SIM, outline IoU >= 0.5): IDF1 {t['idf1']:.3f}, MOTA {t['mota']:.3f}, "
+                f"{int(t['num_switches'])} identity switches, "
+                f"{int(t['mostly_tracked'])}/{int(t['num_unique_objects'])} insects mostly tracked; "
+                f"insects counted: {int(t['n_tuboids'])} tuboids for "
+                f"{int(t['num_unique_objects'])} true insects ({t['n_tuboids'] / t['num_unique_objects'] - 1:+.1%})"
+            )
+        if c:
+            out.append(
+                f"capture time: median error {c['median_minutes']:.0f} min, within one frame (20 min) for "
+                f"{c['share_within_one_frame']:.0%} of {int(c['n_insects'])} insects"
+            )
+        if x:
+            out.append(
+                f"taxonomy (UID + SIM + ITC): {x['accuracy']:.1%} of {int(x['n_insects'])} tracked insects get the "
+                f"label of their true taxon ({int(x['n_unclassified'])} unclassified)"
+            )
+        return out
+
+
+def _truth_images(store: ObjectStore) -> pd.DataFrame:
+    images = pd.read_parquet(io.BytesIO(store.get_bytes(f"{GT_PREFIX}/images.parquet")))
+    return images[images.status == "ok"]
+
+
+def detection_scores(store: ObjectStore, instances: pd.DataFrame, images: pd.DataFrame) -> dict[str, Any]:
+    """``instances``: rows of table ``instances``; ``images``: the segmented images (``image_key``)."""
+    truth = _truth_images(store).set_index("key")
+    config, strict = UidConfig(match_iou=0.33), UidConfig(match_iou=0.5)
+    records, strict_records, counts = [], [], []
+    by_image = dict(tuple(instances.groupby("image_key"))) if len(instances) else {}
+    for key in sorted(set(images.image_key) & set(truth.index)):
+        gt = read_uid_svg(store.get_bytes(truth.loc[key, "svg_key"])).instances
+        rows = by_image.get(key)
+        pred = [] if rows is None else [
+            Instance(polygon=np.asarray(wkt.loads(p).exterior.coords, dtype=np.int32)[:-1]) for p in rows.polygon_wkt
+        ]  # fmt: skip
+        records += match_records(gt, pred, key, config)
+        strict_records += match_records(gt, pred, key, strict)
+        counts.append((len(gt), len(pred)))
+    pr = precision_recall(records)
+    pr50 = precision_recall(strict_records)
+    true_n = np.array([c[0] for c in counts], dtype=float)
+    found_n = np.array([c[1] for c in counts], dtype=float)
+    return pr | {
+        "n_images": len(counts),
+        "mean_count_true": float(true_n.mean()) if len(counts) else 0.0,
+        "mean_count_found": float(found_n.mean()) if len(counts) else 0.0,
+        "mean_abs_count_error": float(np.abs(found_n - true_n).mean()) if len(counts) else 0.0,
+        "relative_count_error": float((found_n.sum() - true_n.sum()) / true_n.sum()) if true_n.sum() else 0.0,
+        "precision": pr["precision"] or 0.0,
+        "recall": pr["recall"] or 0.0,
+        "precision_iou50": pr50["precision"] or 0.0,
+        "recall_iou50": pr50["recall"] or 0.0,
+    }
+
+
+def score_chain(store: ObjectStore, warehouse: Warehouse, label_map: LabelMap | None = None) -> ChainScores:
+    """Compare the warehouse's ``instances``, ``tuboid_frames`` and ``captures`` with the store's ground truth.
+
+    ``label_map``: the ITC model's labels (taxonomy is scored only when given).
+    """
+    out = ChainScores()
+    segmented = warehouse.query("SELECT image_key FROM segmented_images WHERE status = 'ok'")
+    if len(segmented):
+        instances = warehouse.query("SELECT image_key, polygon_wkt FROM instances")
+        out.detection = detection_scores(store, instances, segmented)
+    frames = warehouse.query(
+        "SELECT tuboid_id, instance_id, datetime, bbox_x, bbox_y, bbox_w, bbox_h, polygon_wkt FROM tuboid_frames"
+    )
+    if not len(frames):
+        return out
+    devices = sorted({i.split(".")[0] for i in frames.instance_id})
+    truth = ground_truth_tracks(store, devices)
+    frames["frame"] = frames.instance_id.str.rsplit(".", n=1).str[0]
+    frames["polygon"] = [np.asarray(wkt.loads(w).exterior.coords)[:-1] for w in frames.polygon_wkt]
+    # Frames of the sequence: every image the UID segmented (a frame where nothing was tracked still counts).
+    truth_stems = set(truth.image_stem)
+    keys = sorted(
+        {k.rsplit("/", 1)[-1].removesuffix(".jpg") for k in segmented.image_key} & truth_stems | set(frames.frame)
+    )
+    scores = tracking_scores(truth, frames, keys, truth_frame_column="image_stem", predicted_id="tuboid_id",
+                             geometry="polygon")  # fmt: skip
+    out.tracking = scores.as_dict() | {"n_tuboids": float(frames.tuboid_id.nunique())}
+    # Capture time: truth insect → the tuboid holding most of its matched instances; compare first sightings.
+    matched = _matched_identities(truth, frames)
+    if matched:
+        first_true = truth.groupby("insect_id").datetime.min()
+        first_seen = frames.groupby("tuboid_id").datetime.min()
+        errors = np.array([
+            abs((first_seen[t] - first_true[i]).total_seconds()) / 60 for i, t in matched.items()
+        ])  # fmt: skip
+        out.capture_time = {
+            "n_insects": float(len(errors)),
+            "median_minutes": float(np.median(errors)),
+            "share_within_one_frame": float((errors <= 20.5).mean()),
+        }
+    if matched and label_map is not None:
+        tracks = pd.read_parquet(
+            io.BytesIO(store.get_bytes(f"{GT_PREFIX}/tracks.parquet")), columns=["insect_id", "taxon"]
+        )
+        true_taxon = dict(zip(tracks.insect_id, tracks.taxon, strict=True))
+        captured = warehouse.query("SELECT tuboid_id, label FROM captures")
+        label_of = dict(zip(captured.tuboid_id, captured.label, strict=True))
+        labels = [label_of.get(t) for t in matched.values()]
+        unclassified = sum(lab is None or pd.isna(lab) for lab in labels)
+        right = sum(
+            lab is not None and not pd.isna(lab) and int(lab) == label_map.label_for(true_taxon[i])
+            for i, lab in zip(matched, labels, strict=True)
+        )
+        out.taxonomy = {"n_insects": float(len(matched)), "accuracy": right / len(matched),
+                        "n_unclassified": float(unclassified)}  # fmt: skip
+    return out
+
+
+def _matched_identities(truth: pd.DataFrame, frames: pd.DataFrame) -> dict[str, str]:
+    """Insect id → tuboid id sharing most instances with it (outline IoU >= 0.5 in the same frame)."""
+    from stickypi_assets.ml.sim.evaluate import polygon_iou_distance
+
+    votes: dict[tuple[str, str], int] = {}
+    pred_by = dict(tuple(frames.groupby("frame")))
+    for stem, t in truth.groupby("image_stem"):
+        p = pred_by.get(stem)
+        if p is None:
+            continue
+        d = polygon_iou_distance(list(t["polygon"]), list(p["polygon"]), max_distance=0.5)
+        for i, j in zip(*np.nonzero(~np.isnan(d)), strict=True):
+            pair = (t.insect_id.iloc[i], p.tuboid_id.iloc[j])
+            votes[pair] = votes.get(pair, 0) + 1
+    best: dict[str, tuple[int, str]] = {}
+    for (insect, tuboid), n in votes.items():
+        if n > best.get(insect, (0, ""))[0]:
+            best[insect] = (n, tuboid)
+    return {i: t for i, (_, t) in best.items()}
