@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetExecutionContext,
     DailyPartitionsDefinition,
     DynamicPartitionsDefinition,
@@ -45,6 +46,6 @@ def multi_partition_key(device: str, day: date) -> MultiPartitionKey:
     return MultiPartitionKey({"device": device, "date": day.isoformat()})
 
 
-def context_partitions(context: AssetExecutionContext) -> list[PartitionKey]:
-    """All device-days of this run: one for a normal run, several for a single-run backfill range."""
+def context_partitions(context: AssetExecutionContext | AssetCheckExecutionContext) -> list[PartitionKey]:
+    """All device-days of this run (asset or check): one for a normal run, several for a single-run range."""
     return sorted(to_partition_key(k) for k in context.partition_keys)

@@ -61,7 +61,7 @@ class DaySegmentation:
         return int((self.images["status"] == status).sum()) if len(self.images) else 0
 
 
-def _instance_rows(
+def instance_rows(
     instances: list[Instance], *, device: str, day: date, when, image_key: str, stem: str, version: str, run_id
 ) -> list[dict]:
     rows = []
@@ -106,7 +106,7 @@ def segment_device_day(
 ) -> DaySegmentation:
     """Segment every usable image of ``images`` (rows of table ``images`` for one device-day)."""
     timings = PredictTimings()
-    instance_rows: list[dict] = []
+    found_rows: list[dict] = []
     image_rows: list[dict] = []
     errors: list[tuple[str, str]] = []
     written: set[str] = set()
@@ -153,7 +153,7 @@ def segment_device_day(
             key = uid_svg_key(device, stem)
             store.put_bytes(key, write_uid_svg(doc), content_type="image/svg+xml")
             written.add(key)
-            instance_rows += _instance_rows(
+            found_rows += instance_rows(
                 found,
                 device=device,
                 day=day,
@@ -177,7 +177,7 @@ def segment_device_day(
         if info.key not in written:
             store.delete(info.key)
     return DaySegmentation(
-        instances=pd.DataFrame(instance_rows),
+        instances=pd.DataFrame(found_rows),
         images=pd.DataFrame(image_rows),
         timings=timings,
         errors=errors,

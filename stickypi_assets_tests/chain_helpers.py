@@ -13,10 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from stickypi_assets.formats.uid_svg import read_uid_svg
 from stickypi_assets.ml.sim.config import SimConfig
 from stickypi_assets.resources import SimModelResource, StickyPiStorage
+from stickypi_assets.segmentation import instance_rows
 from stickypi_assets.storage.object_store import LocalObjectStore
-from stickypi_assets.storage.tables import SEGMENTED_IMAGES
+from stickypi_assets.storage.tables import INSTANCES, SEGMENTED_IMAGES
 from stickypi_assets.storage.warehouse import PartitionKey
 from stickypi_assets_tests.ml.sim.helpers import IouMatcher
 
@@ -29,7 +31,7 @@ class IouSimModel(SimModelResource):
 
 
 def ground_truth_segmentations(store: LocalObjectStore, storage: StickyPiStorage, device: str, days: list[date]):
-    """Write ``segmented_images`` partitions whose SVGs are the ground truth's; returns them per day."""
+    """Write ``segmented_images`` and ``instances`` partitions from the ground truth's SVGs; returns the former."""
     images = pd.read_parquet(store.local_path("ground_truth/images.parquet"))
     wh = storage.warehouse()
     out = {}
@@ -39,6 +41,12 @@ def ground_truth_segmentations(store: LocalObjectStore, storage: StickyPiStorage
             "datetime": rows.datetime, "image_key": rows.key, "svg_key": rows.svg_key, "status": "ok",
             "n_instances": rows.n_instances.astype(int), "model_version": "ground-truth",
         })  # fmt: skip
-        wh.write_partition(SEGMENTED_IMAGES.name, PartitionKey(device, day), seg)
+        wh.write_partition(SEGMENTED_IMAGES.name, PartitionKey(device, day), seg, publish=False)
+        instances = []
+        for r in rows.itertuples():
+            doc = read_uid_svg(store.get_bytes(r.svg_key))
+            instances += instance_rows(doc.instances, device=device, day=day, when=r.datetime, image_key=r.key,
+                                        stem=r.stem, version="ground-truth", run_id=None)  # fmt: skip
+        wh.write_partition(INSTANCES.name, PartitionKey(device, day), pd.DataFrame(instances))
         out[day] = seg
     return out
