@@ -6,20 +6,22 @@ from dagster import Definitions
 
 from stickypi_assets.assets.checks import CHECKS
 from stickypi_assets.assets.classifications import classifications
+from stickypi_assets.assets.models import itc_model, sim_model, uid_model
 from stickypi_assets.assets.raw_images import raw_images
 from stickypi_assets.assets.tuboids import tuboids
 from stickypi_assets.assets.uid_segmentations import uid_segmentations
+from stickypi_assets.automation.annotation_sensors import ANNOTATION_SENSORS
 from stickypi_assets.automation.device_sensor import device_discovery_sensor
 from stickypi_assets.automation.schedules import daily_pipeline_schedule
 from stickypi_assets.jobs import JOBS
 from stickypi_assets.resources import ItcModelResource, SimModelResource, StickyPiStorage, UidModelResource
 
 defs = Definitions(
-    assets=[raw_images, uid_segmentations, tuboids, classifications],
+    assets=[raw_images, uid_segmentations, tuboids, classifications, uid_model, sim_model, itc_model],
     asset_checks=CHECKS,
     jobs=JOBS,
     schedules=[daily_pipeline_schedule],
-    sensors=[device_discovery_sensor],
+    sensors=[device_discovery_sensor, *ANNOTATION_SENSORS],
     resources={
         "storage": StickyPiStorage(),
         "uid_model": UidModelResource(),

@@ -26,7 +26,6 @@ from dagster import DagsterInstance, build_sensor_context
 from stickypi_assets.automation.device_sensor import device_discovery_sensor
 from stickypi_assets.definitions import defs
 from stickypi_assets.ingest import image_days
-from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.partitions import DEVICES, multi_partition_key
 from stickypi_assets.resources import ItcModelResource, SimModelResource, StickyPiStorage, UidModelResource
 from stickypi_assets.settings import Settings
@@ -79,11 +78,13 @@ def _train_models(
         train_sim_on_ground_truth,
         train_uid_on_ground_truth,
     )
+    from stickypi_assets.model_training import local_manifest, validation_metrics
 
-    uid_dir, sim_dir = UidModelResource().resolved_bundle_dir(), SimModelResource().resolved_bundle_dir()
-    itc_dir = ItcModelResource().resolved_bundle_dir()
-    if not retrain and all((d / WEIGHTS_RELPATH).exists() for d in (uid_dir, sim_dir, itc_dir)):
-        print(f"[2/5] trained models found in {uid_dir.parent} (use --retrain to train them again)")
+    local = settings.data_root / "ml"
+    uid_dir, sim_dir, itc_dir = (local / r.bundle_name for r in (UidModelResource, SimModelResource, ItcModelResource))
+    registry = StickyPiStorage().registry()
+    if not retrain and all(registry.current_version(stage) for stage in ("uid", "sim", "itc")):
+        print("[2/5] trained models found in the model registry (use --retrain to train them again)")
         return
     t0 = time.perf_counter()
     training = LocalObjectStore(settings.data_root / "training-sample")
@@ -105,6 +106,12 @@ def _train_models(
     acc = itc.last_validation.get("accuracy", float("nan"))
     print(f"      ITC: {itc.n_train} training / {itc.n_validation} validation tuboids, validation accuracy "
           f"{acc:.3f} in {time.perf_counter() - t0:.0f} s -> {itc_dir}")  # fmt: skip
+    for stage, bundle in (("uid", uid_dir), ("sim", sim_dir), ("itc", itc_dir)):
+        metrics = validation_metrics(stage, bundle, bundle / "validation")
+        record, _ = registry.register(stage, bundle, metrics, local_manifest(bundle / "data"))
+        print(f"      registered {stage} {record.version[:8]}: {record.decision}")
+    storage = StickyPiStorage()
+    storage.warehouse().replace_table("models", registry.table_rows())
 
 
 def run_demo(
@@ -185,6 +192,11 @@ def run_demo(
         print("\nView daily_taxon_counts:")
         print(warehouse.query(
             'SELECT * FROM daily_taxon_counts ORDER BY device, "date", n_captures DESC, taxon', published=True,
+        ).to_string(index=False))  # fmt: skip
+        print("\nTable models (the registry):")
+        print(warehouse.query(
+            "SELECT stage, left(version, 8) AS version, metric_name, round(metric_value, 3) AS metric, is_current, "
+            "created_at FROM models ORDER BY stage, created_at", published=True,
         ).to_string(index=False))  # fmt: skip
         from stickypi_assets.synth.scoring import score_chain
 

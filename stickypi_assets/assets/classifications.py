@@ -16,7 +16,7 @@ from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
 @asset(
     partitions_def=DEVICE_DAY,
     backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
-    deps=[AssetDep("tuboids")],
+    deps=[AssetDep("tuboids"), AssetDep("itc_model")],
     group_name="itc",
     kinds={"pytorch", "duckdb"},
     description=(

@@ -45,7 +45,7 @@ PREVIOUS_DAY = MultiPartitionMapping(
 
 @asset(
     partitions_def=DEVICE_DAY,
-    deps=[AssetDep("uid_segmentations"), AssetDep("tuboids", partition_mapping=PREVIOUS_DAY)],
+    deps=[AssetDep("uid_segmentations"), AssetDep("tuboids", partition_mapping=PREVIOUS_DAY), AssetDep("sim_model")],
     backfill_policy=BackfillPolicy.single_run(),
     group_name="sim",
     kinds={"pytorch", "duckdb"},

@@ -12,7 +12,7 @@ from stickypi_assets.storage.tables import IMAGES, INSTANCES, SEGMENTED_IMAGES
 @asset(
     partitions_def=DEVICE_DAY,
     backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
-    deps=[AssetDep("raw_images")],
+    deps=[AssetDep("raw_images"), AssetDep("uid_model")],
     group_name="uid",
     kinds={"pytorch", "duckdb"},
     description=(

@@ -1,8 +1,9 @@
 """Dagster resources giving assets the current model of each stage (a bundle directory, loaded once per run).
 
 One class per stage (:class:`UidModelResource`, :class:`SimModelResource`, :class:`ItcModelResource`) over
-one implementation: the bundle is ``bundle_dir``, else the stage's environment variable, else
-``<data root>/ml/<bundle name>`` (where ``stickypi <stage> train`` and the demo put it). ``device`` is
+one implementation: the bundle is ``bundle_dir``, else the stage's environment variable, else the current
+version in the model registry (:mod:`stickypi_assets.registry`, fetched once into ``<data root>/ml-cache``),
+else ``<data root>/ml/<bundle name>`` (where ``stickypi <stage> train`` puts it). ``device`` is
 ``cpu`` or ``cuda``. The weights' md5 is the model version every output row records. A loaded model is
 cached per process while its weights file is unchanged, so the many partitions of a range run load it once.
 """
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 from dagster import ConfigurableResource
 
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
+from stickypi_assets.resources.storage import StickyPiStorage
 from stickypi_assets.settings import Settings
 
 UID_BUNDLE_ENV = "STICKYPI_UID_BUNDLE"
@@ -30,6 +32,8 @@ class ModelBundleResource(ConfigurableResource):
 
     bundle_dir: str | None = None
     device: str = "cpu"
+    #: Object store holding the model registry (default: the platform's, from the settings).
+    store_url: str | None = None
 
     stage: ClassVar[str] = ""
     env_var: ClassVar[str] = ""
@@ -38,10 +42,14 @@ class ModelBundleResource(ConfigurableResource):
     loader: ClassVar[str] = ""
 
     def resolved_bundle_dir(self) -> Path:
+        """``bundle_dir``, else the stage's variable, else the registry's current version, else the local bundle."""
         if self.bundle_dir:
             return Path(self.bundle_dir)
         if os.environ.get(self.env_var):
             return Path(os.environ[self.env_var])
+        registry = StickyPiStorage(store_url=self.store_url).registry()
+        if registry.current_version(self.stage):
+            return registry.fetch(self.stage)
         return Settings.from_env().data_root / "ml" / self.bundle_name
 
     def load(self) -> tuple[Any, Any, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
+from stickypi_assets.registry import ModelRegistry
 from stickypi_assets.settings import Settings
 from stickypi_assets.storage.object_store import ObjectStore, object_store_from_url
 from stickypi_assets.storage.warehouse import Warehouse
@@ -31,6 +32,10 @@ class StickyPiStorage(ConfigurableResource):
         if url.startswith("s3://"):
             kwargs = {"endpoint_url": self.s3_endpoint_url or s.s3_endpoint_url, "region_name": s.s3_region}
         return object_store_from_url(url, **kwargs)
+
+    def registry(self) -> ModelRegistry:
+        """The model registry in this object store (fetched bundles cached under ``<data root>/ml-cache``)."""
+        return ModelRegistry(self.object_store(), self.settings().data_root / "ml-cache")
 
     def warehouse(self) -> Warehouse:
         s = self.settings()

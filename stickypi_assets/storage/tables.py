@@ -217,6 +217,32 @@ CLASSIFICATIONS = TableSpec(
 
 TABLES[CLASSIFICATIONS.name] = CLASSIFICATIONS
 
+MODELS = TableSpec(
+    name="models",
+    description="Every registered model version of every stage, its validation metric and which one is current.",
+    partition_columns=(),
+    columns=(
+        Column("stage", "VARCHAR", pa.string(), "'uid', 'sim' or 'itc'"),
+        Column("bundle", "VARCHAR", pa.string(), "bundle name, e.g. universal-insect-detector"),
+        Column("version", "VARCHAR", pa.string(), "md5 of the weights: the model_version of every output row"),
+        Column("created_at", "TIMESTAMPTZ", _TS, "when the version was registered"),
+        Column(
+            "metric_name",
+            "VARCHAR",
+            pa.string(),
+            "validation metric deciding promotion (uid f1, sim auc, itc accuracy)",
+        ),
+        Column("metric_value", "DOUBLE", pa.float64(), "its value on the version's validation data"),
+        Column("metrics_json", "VARCHAR", pa.string(), "all validation metrics (JSON)"),
+        Column("n_training_files", "INTEGER", pa.int32(), "annotation files in the training-data manifest"),
+        Column("data_fingerprint", "VARCHAR", pa.string(), "hash of the training-data manifest (keys and md5s)"),
+        Column("is_current", "BOOLEAN", pa.bool_(), "the version the assets use now"),
+        Column("decision", "VARCHAR", pa.string(), "why it was or was not made current"),
+        Column("object_prefix", "VARCHAR", pa.string(), "where the bundle is in the object store"),
+    ),
+)
+TABLES[MODELS.name] = MODELS
+
 
 def analyst_views(px_per_mm: float | None = None) -> dict[str, str]:
     """``{view name: SELECT}`` of the analysts' views over the partitioned tables (recreated on every start).

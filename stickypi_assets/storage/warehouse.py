@@ -75,7 +75,12 @@ def parquet_key(table: str, partition: PartitionKey) -> str:
     return f"{WAREHOUSE_PREFIX}/{table}/{partition.path}/part.parquet"
 
 
-def conform(spec: TableSpec, rows: pd.DataFrame | pa.Table, partition: PartitionKey) -> pa.Table:
+def whole_table_key(table: str) -> str:
+    """Parquet object of an unpartitioned table (small tables written whole, e.g. ``models``)."""
+    return f"{WAREHOUSE_PREFIX}/{table}/all.parquet"
+
+
+def conform(spec: TableSpec, rows: pd.DataFrame | pa.Table, partition: PartitionKey | None) -> pa.Table:
     """Cast rows to the table's Arrow schema, filling and checking the partition columns.
 
     Rows that claim another device or date are a bug in the caller, not data to silently relabel.
@@ -84,7 +89,8 @@ def conform(spec: TableSpec, rows: pd.DataFrame | pa.Table, partition: Partition
     unknown = set(df.columns) - set(spec.column_names)
     if unknown:
         raise WarehouseError(f"table {spec.name!r} has no columns {sorted(unknown)}")
-    for col, value in (("device", partition.device), ("date", partition.date)):
+    keys = (("device", partition.device), ("date", partition.date)) if partition is not None else ()
+    for col, value in keys:
         if col not in df.columns:
             df[col] = value
         elif len(df) and not (df[col] == value).all():
@@ -219,7 +225,23 @@ class Warehouse:
             self.publish()
         return WriteResult(table=table, partition=partition, n_rows=arrow.num_rows, parquet_key=key)
 
-    def _load(self, spec: TableSpec, parts: list[tuple[PartitionKey, pa.Table]], *, replace_all: bool = False) -> None:
+    def replace_table(self, table: str, rows: pd.DataFrame | pa.Table, *, publish: bool = True) -> int:
+        """Replace every row of an unpartitioned table (Parquet object first, then DuckDB, then publish)."""
+        spec = self.spec(table)
+        if spec.partition_columns:
+            raise WarehouseError(f"table {table!r} is partitioned by {spec.partition_columns}; use write_partition")
+        arrow = conform(spec, rows, None)
+        buf = io.BytesIO()
+        pq.write_table(arrow, buf, compression="zstd")
+        self.store.put_bytes(whole_table_key(table), buf.getvalue(), content_type="application/vnd.apache.parquet")
+        self._load(spec, [(None, arrow)], replace_all=True)
+        if publish:
+            self.publish()
+        return arrow.num_rows
+
+    def _load(
+        self, spec: TableSpec, parts: list[tuple[PartitionKey | None, pa.Table]], *, replace_all: bool = False
+    ) -> None:
         cols = ", ".join(f'"{c}"' for c in spec.column_names)
         with self.writer() as con:
             con.execute("BEGIN TRANSACTION")
@@ -227,7 +249,7 @@ class Warehouse:
                 if replace_all:
                     con.execute(f'DELETE FROM "{spec.name}"')
                 for partition, arrow in parts:
-                    if not replace_all:
+                    if not replace_all and partition is not None:
                         con.execute(
                             f'DELETE FROM "{spec.name}" WHERE device = ? AND "date" = ?',
                             [partition.device, partition.date],
@@ -264,7 +286,11 @@ class Warehouse:
         counts: dict[str, int] = {}
         for name in tables or list(self.tables):
             spec = self.spec(name)
-            parts = [(p, self._read_parquet(parquet_key(name, p))) for p in self.partitions(name)]
+            if not spec.partition_columns:
+                key = whole_table_key(name)
+                parts = [(None, self._read_parquet(key))] if self.store.exists(key) else []
+            else:
+                parts = [(p, self._read_parquet(parquet_key(name, p))) for p in self.partitions(name)]
             self._load(spec, parts, replace_all=True)
             counts[name] = sum(a.num_rows for _, a in parts)
         if publish:

@@ -1,0 +1,142 @@
+"""Retrain a stage's model from the annotations in the object store and register it (no Dagster).
+
+Annotations live under ``annotations/<stage>/``: UID annotation SVGs (``annotations/uid/*.svg``), two-frame
+SIM SVGs (``annotations/sim/*.svg``), and for the ITC tuboid folders with one or more annotation
+``database.db`` files (``annotations/itc/**``, relative paths kept). :func:`train_stage` copies them into a
+fresh bundle's ``data/``, takes the training configuration from ``ml/<bundle>/training/config.yaml`` (else
+the current version's, else the stage's defaults), trains from random init (or the pretrained weights the
+config asks for), validates on the bundle's md5 validation split and registers the result
+(:class:`~stickypi_assets.registry.ModelRegistry`), which makes it current only if it is not worse.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stickypi_assets.formats.split import md5_file
+from stickypi_assets.ml.bundles import CONFIG_RELPATH
+from stickypi_assets.registry import ModelRegistry, Registration, data_fingerprint, training_config_key
+from stickypi_assets.storage.object_store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+ANNOTATION_PREFIXES = {"uid": "annotations/uid/", "sim": "annotations/sim/", "itc": "annotations/itc/"}
+
+
+@dataclass
+class TrainingOutcome:
+    registration: Registration
+    promoted: bool
+    current_version: str | None
+    seconds: float
+    fingerprint: str
+
+
+def annotation_manifest(store: ObjectStore, stage: str) -> list[dict[str, Any]]:
+    """``[{key, md5, size}]`` of the stage's annotation objects (what the sensors watch and a version records)."""
+    prefix = ANNOTATION_PREFIXES[stage]
+    wanted = (".svg",) if stage in ("uid", "sim") else ("metadata.txt", "tuboid.jpg", "context.jpg", ".db")
+    return [
+        {"key": i.key, "md5": i.md5, "size": i.size}
+        for i in sorted(store.list(prefix), key=lambda i: i.key)
+        if i.key.lower().endswith(wanted)
+    ]
+
+
+def _f1(precision: float | None, recall: float | None) -> float | None:
+    if precision is None or recall is None:
+        return None
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def local_manifest(data_dir: str | Path) -> list[dict[str, Any]]:
+    """``[{key, md5, size}]`` of a local bundle's ``data/`` files (keys relative to it)."""
+    data_dir = Path(data_dir)
+    return [
+        {"key": p.relative_to(data_dir).as_posix(), "md5": md5_file(p), "size": p.stat().st_size}
+        for p in sorted(data_dir.rglob("*"))
+        if p.is_file()
+    ]
+
+
+def validation_metrics(stage: str, bundle: str | Path, out: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """The stage's validation of a trained bundle as flat metrics, including the one promotion compares."""
+    if stage == "uid":
+        from stickypi_assets.ml.uid.validate import validate
+
+        overall = validate(bundle, out, device=device, write_svgs=False).metrics["overall"]
+        return {"f1": _f1(overall["precision"], overall["recall"]), **overall}
+    if stage == "sim":
+        from stickypi_assets.ml.sim.train import validate as sim_validate
+
+        metrics = sim_validate(bundle, out, device=device)
+    else:
+        from stickypi_assets.ml.itc.validate import validate as itc_validate
+
+        metrics = itc_validate(bundle, out, device=device).metrics
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float | str | type(None))}
+
+
+def _train_and_validate(stage: str, bundle: Path, out: Path, device: str) -> dict[str, Any]:
+    if stage == "uid":
+        from stickypi_assets.ml.uid.train import train as uid_train
+
+        uid_train(bundle, restart=True, device=device, progress=False)
+    elif stage == "sim":
+        from stickypi_assets.ml.sim.train import train as sim_train
+
+        sim_train(bundle, restart=True, device=device)
+    else:
+        from stickypi_assets.ml.itc.train import train as itc_train
+
+        itc_train(bundle, restart=True, device=device, progress=False)
+    return validation_metrics(stage, bundle, out, device)
+
+
+CONFIG_CLASSES = {"uid": "UidConfig", "sim": "SimConfig", "itc": "ItcConfig"}
+
+
+def _default_config(stage: str, path: Path) -> None:
+    """Write the stage's default configuration (``stickypi_assets.ml.<stage>.config``) to ``path``."""
+    module = importlib.import_module(f"stickypi_assets.ml.{stage}.config")
+    module.save_config(getattr(module, CONFIG_CLASSES[stage])(), path)
+
+
+def train_stage(
+    store: ObjectStore, registry: ModelRegistry, stage: str, *, tolerance: float = 0.0, device: str = "cpu"
+) -> TrainingOutcome:
+    """Train the stage on its annotations, validate, register; raises ``ValueError`` when there are none."""
+    started = time.perf_counter()
+    manifest = annotation_manifest(store, stage)
+    if not manifest:
+        raise ValueError(f"no {stage.upper()} annotations under {ANNOTATION_PREFIXES[stage]} in {store.describe()}")
+    with tempfile.TemporaryDirectory(prefix=f"stickypi-{stage}-train-") as tmp:
+        bundle = Path(tmp) / "bundle"
+        for item in manifest:
+            rel = item["key"][len(ANNOTATION_PREFIXES[stage]) :]
+            (bundle / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+            store.download(item["key"], bundle / "data" / rel)
+        config_path = bundle / CONFIG_RELPATH
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        if store.exists(training_config_key(stage)):
+            store.download(training_config_key(stage), config_path)
+            source = training_config_key(stage)
+        elif registry.current_version(stage):
+            shutil.copyfile(registry.fetch(stage) / CONFIG_RELPATH, config_path)
+            source = f"current version {registry.current_version(stage)}"
+        else:
+            _default_config(stage, config_path)
+            source = "defaults"
+        log.info("%s: training on %d annotation files, config from %s", stage, len(manifest), source)
+        metrics = _train_and_validate(stage, bundle, Path(tmp) / "validation", device)
+        metrics["config_source"] = source
+        record, promoted = registry.register(stage, bundle, metrics, manifest, tolerance=tolerance)
+    return TrainingOutcome(registration=record, promoted=promoted, current_version=registry.current_version(stage),
+                           seconds=time.perf_counter() - started, fingerprint=data_fingerprint(manifest))  # fmt: skip
