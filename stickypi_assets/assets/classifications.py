@@ -7,6 +7,7 @@ The analysts' views ``captures`` (one row per insect) and ``daily_taxon_counts``
 from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from stickypi_assets.assets.metadata import problems_markdown
+from stickypi_assets.automation.conditions import refresh_on_model_change
 from stickypi_assets.classification import classify_device_day
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.resources import ItcModelResource, StickyPiStorage
@@ -16,6 +17,7 @@ from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
 @asset(
     partitions_def=DEVICE_DAY,
     backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
+    automation_condition=refresh_on_model_change("itc_model", "tuboids"),
     deps=[AssetDep("tuboids"), AssetDep("itc_model")],
     group_name="itc",
     kinds={"pytorch", "duckdb"},

@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from stickypi_assets.assets.metadata import problems_markdown
+from stickypi_assets.automation.conditions import refresh_on_model_change
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.resources import SimModelResource, StickyPiStorage
 from stickypi_assets.storage.tables import SEGMENTED_IMAGES, TUBOID_FRAMES, TUBOIDS
@@ -47,6 +48,7 @@ PREVIOUS_DAY = MultiPartitionMapping(
     partitions_def=DEVICE_DAY,
     deps=[AssetDep("uid_segmentations"), AssetDep("tuboids", partition_mapping=PREVIOUS_DAY), AssetDep("sim_model")],
     backfill_policy=BackfillPolicy.single_run(),
+    automation_condition=refresh_on_model_change("sim_model", "uid_segmentations"),
     group_name="sim",
     kinds={"pytorch", "duckdb"},
     description=(

@@ -3,6 +3,7 @@
 from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from stickypi_assets.assets.metadata import problems_markdown
+from stickypi_assets.automation.conditions import refresh_on_model_change
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.resources import StickyPiStorage, UidModelResource
 from stickypi_assets.segmentation import segment_device_day, uid_day_prefix
@@ -12,6 +13,7 @@ from stickypi_assets.storage.tables import IMAGES, INSTANCES, SEGMENTED_IMAGES
 @asset(
     partitions_def=DEVICE_DAY,
     backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
+    automation_condition=refresh_on_model_change("uid_model"),
     deps=[AssetDep("raw_images"), AssetDep("uid_model")],
     group_name="uid",
     kinds={"pytorch", "duckdb"},

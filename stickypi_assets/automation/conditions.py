@@ -1,0 +1,57 @@
+"""Which partitions re-run by themselves when a model changes: the recent days, automatically; the rest by backfill.
+
+When the *current* version of a model changes (the model asset's data version; a retrain that was not
+promoted changes nothing), every stage that uses that model's outputs becomes stale. Re-running a season on
+every retrain would be wasteful, so each device-day asset carries an automation condition that requests its
+partitions of the last ``STICKYPI_AUTO_REFRESH_DAYS`` days (default 7; 0 turns it off) once per change of its
+model, and whenever the same partition of the stage before it is requested: a new UID re-runs
+segmentations, tuboids and classifications; a new SIM tuboids and classifications; a new ITC
+classifications. All stages of a partition are requested in the same evaluation, so they run together in
+dependency order; with the single-run backfill policy, consecutive days of a device share one run, which
+keeps the tracking state's day order. Older partitions stay marked stale in the UI and are re-run by a
+backfill when wanted. The automation sensor (Dagster's default one) must be running.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from dagster import AssetKey, AssetSelection, AutomationCondition
+
+AUTO_REFRESH_ENV = "STICKYPI_AUTO_REFRESH_DAYS"
+DEFAULT_AUTO_REFRESH_DAYS = 7
+
+
+def auto_refresh_days() -> int:
+    text = os.environ.get(AUTO_REFRESH_ENV, "") or str(DEFAULT_AUTO_REFRESH_DAYS)
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise ValueError(f"{AUTO_REFRESH_ENV}={text!r} must be a whole number of days >= 0 (0 = never automatic)")
+    return days
+
+
+def refresh_on_model_change(
+    model: str, upstream: str | None = None, *, days: int | None = None
+) -> AutomationCondition | None:
+    """Request the partitions of the last ``days`` days once after ``model`` changed current version, and with
+    the same partitions of the ``upstream`` stage asset when those are requested (a new UID re-runs tracking
+    and classification too)."""
+    days = auto_refresh_days() if days is None else days
+    if days == 0:
+        return None
+    changed = AutomationCondition.any_deps_match(AutomationCondition.data_version_changed()).allow(
+        AssetSelection.assets(AssetKey(model))
+    )
+    trigger = changed.since_last_handled()
+    if upstream is not None:
+        trigger = trigger | AutomationCondition.any_deps_match(AutomationCondition.will_be_requested()).allow(
+            AssetSelection.assets(AssetKey(upstream))
+        )
+    after = f"{model} or {upstream} re-runs" if upstream else model
+    return (
+        AutomationCondition.in_latest_time_window(timedelta(days=days)) & trigger & ~AutomationCondition.in_progress()
+    ).with_label(f"re-run the last {days} days after a change of {after}")

@@ -1,0 +1,48 @@
+"""A model change re-runs the recent days of the stages that depend on it, once; older days wait for a backfill."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from dagster import AssetKey, AssetMaterialization, evaluate_automation_conditions, instance_for_test
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
+
+from stickypi_assets.definitions import defs
+from stickypi_assets.partitions import multi_partition_key
+
+DEVICES = ["0a5bb6f4", "1b2c3d4e"]
+NOW = datetime(2020, 6, 30, 12, 0, tzinfo=UTC)
+STAGES = {k: AssetKey(k) for k in ("uid_segmentations", "tuboids", "classifications")}
+
+
+def recent(days: int = 7) -> set[str]:
+    last = date(2020, 6, 29)  # the last complete day at NOW
+    return {str(multi_partition_key(d, last - timedelta(days=k))) for d in DEVICES for k in range(days)}
+
+
+def new_version(instance, model: str, version: str) -> None:
+    instance.report_runless_asset_event(AssetMaterialization(asset_key=model, tags={DATA_VERSION_TAG: version}))
+
+
+def test_model_changes_request_recent_partitions_once():
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("devices", DEVICES)
+        tick = evaluate_automation_conditions(defs, instance, evaluation_time=NOW)
+        assert tick.total_requested == 0  # no model yet: nothing to refresh
+
+        new_version(instance, "uid_model", "v1")
+        tick = evaluate_automation_conditions(defs, instance, evaluation_time=NOW, cursor=tick.cursor)
+        for key in STAGES.values():  # a new UID re-runs the three stages of the last 7 days of both devices
+            assert set(tick.get_requested_partitions(key)) == recent(), key
+        tick = evaluate_automation_conditions(defs, instance, evaluation_time=NOW, cursor=tick.cursor)
+        assert tick.total_requested == 0  # handled: not requested again
+
+        new_version(instance, "uid_model", "v1")  # a retrain that was not promoted: same current version
+        tick = evaluate_automation_conditions(defs, instance, evaluation_time=NOW, cursor=tick.cursor)
+        assert tick.total_requested == 0
+
+        new_version(instance, "itc_model", "c2")  # a new ITC only re-runs the classifications
+        tick = evaluate_automation_conditions(defs, instance, evaluation_time=NOW, cursor=tick.cursor)
+        assert set(tick.get_requested_partitions(STAGES["classifications"])) == recent()
+        assert not tick.get_requested_partitions(STAGES["tuboids"])
+        assert not tick.get_requested_partitions(AssetKey("raw_images"))
