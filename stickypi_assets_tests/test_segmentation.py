@@ -97,6 +97,7 @@ def test_asset_writes_rows_and_svgs_and_is_idempotent(store: LocalObjectStore, r
     meta = result.asset_materializations_for_node("uid_segmentations")[0].metadata
     assert meta["n_images"].value == 8 and meta["n_skipped_images"].value == 1
     version = meta["model_version"].value
+    assert meta["instances_per_hour"].value.startswith("![instances per UTC hour](data:image/png;base64,")
     wh = storage.warehouse()
     seg = wh.query("SELECT status, count(*) n, sum(n_instances) k FROM segmented_images GROUP BY ALL ORDER BY 1")
     assert seg["status"].tolist() == ["ok", "skipped"] and seg["n"].tolist() == [8, 1]

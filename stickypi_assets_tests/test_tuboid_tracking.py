@@ -89,6 +89,8 @@ def test_midnight_rerun_and_range_run(deployment, tmp_path: Path):
     # Day by day, as the daily schedule does.
     (m1,) = run(storage, instance, multi_partition_key(DEVICE, DAY1))
     assert "tracks start fresh" in m1.metadata["day_handover"].value
+    assert m1.metadata["captures_per_hour"].value.startswith("![new tuboids (captures) per UTC hour](data:image/png")
+    assert m1.metadata["video"].value.endswith(".mp4")
     (m2,) = run(storage, instance, multi_partition_key(DEVICE, DAY2))
     assert "from the store" in m2.metadata["day_handover"].value
     assert m2.metadata["n_continued_from_previous_day"].value > 0

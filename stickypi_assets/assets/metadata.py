@@ -11,3 +11,32 @@ def problems_markdown(problems: list[tuple[str, str]]) -> MetadataValue:
     if len(problems) > MAX_LISTED_PROBLEMS:
         lines.append(f"- … and {len(problems) - MAX_LISTED_PROBLEMS} more (see the table's status/error columns)")
     return MetadataValue.md("\n".join(lines) or "none")
+
+
+def hourly_bars_markdown(hours: list[int], title: str, width: int = 360, height: int = 110) -> MetadataValue:
+    """A small bar chart (PNG, base64 in Markdown) of how many events fall in each UTC hour of the day.
+
+    Drawn with OpenCV (no plotting library needed) and kept to a few kB: it lives in the event log.
+    """
+    import base64
+
+    import cv2
+    import numpy as np
+
+    counts = np.bincount(np.asarray(hours, dtype=int) % 24, minlength=24) if len(hours) else np.zeros(24, int)
+    img = np.full((height, width, 3), 255, np.uint8)
+    top, bottom, left = 14, height - 16, 6
+    bar = (width - 2 * left) // 24
+    peak = max(int(counts.max()), 1)
+    for h, n in enumerate(counts):
+        x0 = left + h * bar
+        y0 = bottom - int(round((bottom - top) * n / peak))
+        cv2.rectangle(img, (x0 + 1, y0), (x0 + bar - 2, bottom), (180, 120, 40), -1)
+        if h % 6 == 0:
+            cv2.putText(img, f"{h:02d}h", (x0, height - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (60, 60, 60), 1)
+    cv2.putText(img, f"{title} (max {peak}/h)", (left, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
+    ok, png = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        return MetadataValue.md(f"{title}: " + ", ".join(f"{h:02d}h {n}" for h, n in enumerate(counts) if n))
+    data = base64.b64encode(png.tobytes()).decode("ascii")
+    return MetadataValue.md(f"![{title}](data:image/png;base64,{data})")

@@ -26,7 +26,7 @@ from dagster import (
     asset,
 )
 
-from stickypi_assets.assets.metadata import problems_markdown
+from stickypi_assets.assets.metadata import hourly_bars_markdown, problems_markdown
 from stickypi_assets.automation.conditions import refresh_on_model_change
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.resources import SimModelResource, StickyPiStorage
@@ -66,6 +66,8 @@ def tuboids(context: AssetExecutionContext, storage: StickyPiStorage, sim_model:
     totals = {"tuboids": 0, "frames": 0, "continued": 0, "open": 0, "seconds": 0.0, "instances": 0}
     errors: list[tuple[str, str]] = []
     handovers: list[str] = []
+    new_hours: list[int] = []
+    videos: list[str] = []
     for device, partitions in sorted(by_device.items()):
         carried = None  # state of the previous day of this run, if it is in the run
         for partition in sorted(partitions, key=lambda p: p.date):
@@ -93,6 +95,11 @@ def tuboids(context: AssetExecutionContext, storage: StickyPiStorage, sim_model:
             totals["instances"] += len(day.frames)
             totals["seconds"] += day.seconds
             errors += day.errors
+            if len(day.tuboids):
+                fresh = day.tuboids[~day.tuboids["continued"].astype(bool)]
+                new_hours += [t.hour for t in fresh["track_first_seen"]]
+            if day.video_key:
+                videos.append(day.video_key)
             handovers.append(
                 f"- {partition}: D-1 state {how} ({n_open} open tracks) → "
                 f"{len(day.state.tracks)} open at midnight (`{state_key(device, partition.date)}`)"
@@ -112,6 +119,8 @@ def tuboids(context: AssetExecutionContext, storage: StickyPiStorage, sim_model:
             "seconds_per_frame": round(totals["seconds"] / totals["frames"], 3) if totals["frames"] else 0.0,
             "model_version": version,
             "day_handover": MetadataValue.md("\n".join(handovers[:50])),
+            "captures_per_hour": hourly_bars_markdown(new_hours, "new tuboids (captures) per UTC hour"),
+            "video": MetadataValue.path(store.uri(videos[0])) if len(videos) == 1 else len(videos),
             "unreadable_svgs": problems_markdown(errors),
         }
     )

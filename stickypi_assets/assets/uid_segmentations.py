@@ -1,8 +1,8 @@
 """Asset ``uid_segmentations``: the UID on each device-day → SVGs, tables ``instances`` and ``segmented_images``."""
 
-from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
-from stickypi_assets.assets.metadata import problems_markdown
+from stickypi_assets.assets.metadata import hourly_bars_markdown, problems_markdown
 from stickypi_assets.automation.conditions import refresh_on_model_change
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.resources import StickyPiStorage, UidModelResource
@@ -30,6 +30,8 @@ def uid_segmentations(
     detector, config, version = uid_model.load()
     totals = {"images": 0, "instances": 0, "errors": 0, "skipped": 0, "seconds": 0.0}
     errors: list[tuple[str, str]] = []
+    hours: list[int] = []
+    prefixes: list[str] = []
     for partition in context_partitions(context):
         images = warehouse.read_partition_parquet(IMAGES.name, partition)
         day = segment_device_day(
@@ -44,6 +46,9 @@ def uid_segmentations(
         totals["instances"] += len(day.instances)
         totals["seconds"] += day.timings.total
         errors += day.errors
+        if len(day.instances):
+            hours += day.instances["datetime"].dt.tz_convert("UTC").dt.hour.tolist()
+        prefixes.append(uid_day_prefix(partition.device, partition.date))
         context.log.info(
             f"{partition}: {len(day.instances)} instances in {day.count('ok')} images "
             f"({day.count('error')} failed, {day.count('skipped')} skipped) "
@@ -60,5 +65,7 @@ def uid_segmentations(
             "seconds_per_image": round(per_image, 3),
             "model_version": version,
             "failures": problems_markdown(errors),
+            "instances_per_hour": hourly_bars_markdown(hours, "instances per UTC hour"),
+            "svgs": MetadataValue.path(store.uri(prefixes[0])) if len(prefixes) == 1 else len(prefixes),
         }
     )
