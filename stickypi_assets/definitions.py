@@ -11,6 +11,7 @@ from stickypi_assets.assets.raw_images import raw_images
 from stickypi_assets.assets.tuboids import tuboids
 from stickypi_assets.assets.uid_segmentations import uid_segmentations
 from stickypi_assets.automation.annotation_sensors import ANNOTATION_SENSORS
+from stickypi_assets.automation.conditions import model_refresh_sensor
 from stickypi_assets.automation.device_sensor import device_discovery_sensor
 from stickypi_assets.automation.schedules import daily_pipeline_schedule
 from stickypi_assets.jobs import JOBS
@@ -21,7 +22,7 @@ defs = Definitions(
     asset_checks=CHECKS,
     jobs=JOBS,
     schedules=[daily_pipeline_schedule],
-    sensors=[device_discovery_sensor, *ANNOTATION_SENSORS],
+    sensors=[device_discovery_sensor, *ANNOTATION_SENSORS, *filter(None, [model_refresh_sensor()])],
     resources={
         "storage": StickyPiStorage(),
         "uid_model": UidModelResource(),

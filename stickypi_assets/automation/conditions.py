@@ -9,7 +9,7 @@ segmentations, tuboids and classifications; a new SIM tuboids and classification
 classifications. All stages of a partition are requested in the same evaluation, so they run together in
 dependency order; with the single-run backfill policy, consecutive days of a device share one run, which
 keeps the tracking state's day order. Older partitions stay marked stale in the UI and are re-run by a
-backfill when wanted. The automation sensor (Dagster's default one) must be running.
+backfill when wanted. :func:`model_refresh_sensor` evaluates the conditions in the daemon (running by default).
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from dagster import AssetKey, AssetSelection, AutomationCondition
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+)
 
 AUTO_REFRESH_ENV = "STICKYPI_AUTO_REFRESH_DAYS"
 DEFAULT_AUTO_REFRESH_DAYS = 7
@@ -55,3 +61,16 @@ def refresh_on_model_change(
     return (
         AutomationCondition.in_latest_time_window(timedelta(days=days)) & trigger & ~AutomationCondition.in_progress()
     ).with_label(f"re-run the last {days} days after a change of {after}")
+
+
+def model_refresh_sensor() -> AutomationConditionSensorDefinition | None:
+    """The automation sensor evaluating those conditions (running by default; ``None`` when turned off)."""
+    if auto_refresh_days() == 0:
+        return None
+    return AutomationConditionSensorDefinition(
+        "model_refresh_sensor",
+        target=AssetSelection.assets("uid_segmentations", "tuboids", "classifications"),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description=f"Re-runs the last {auto_refresh_days()} days of each stage after its model changed.",
+    )

@@ -46,3 +46,18 @@ def test_model_changes_request_recent_partitions_once():
         assert set(tick.get_requested_partitions(STAGES["classifications"])) == recent()
         assert not tick.get_requested_partitions(STAGES["tuboids"])
         assert not tick.get_requested_partitions(AssetKey("raw_images"))
+
+
+def test_the_refresh_runs_by_default_and_can_be_turned_off(monkeypatch):
+    from dagster import DefaultSensorStatus
+
+    from stickypi_assets.automation.conditions import model_refresh_sensor, refresh_on_model_change
+
+    assert defs.resolve_sensor_def("model_refresh_sensor").default_status == DefaultSensorStatus.RUNNING
+    monkeypatch.setenv("STICKYPI_AUTO_REFRESH_DAYS", "0")
+    assert model_refresh_sensor() is None and refresh_on_model_change("uid_model") is None
+    monkeypatch.setenv("STICKYPI_AUTO_REFRESH_DAYS", "soon")
+    import pytest
+
+    with pytest.raises(ValueError, match="STICKYPI_AUTO_REFRESH_DAYS"):
+        refresh_on_model_change("uid_model")
