@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from dagster import AssetKey, AssetMaterialization, evaluate_automation_conditions, instance_for_test
+import pytest
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DefaultSensorStatus,
+    evaluate_automation_conditions,
+    instance_for_test,
+)
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
+from stickypi_assets.automation.conditions import model_refresh_sensor, refresh_on_model_change
 from stickypi_assets.definitions import defs
 from stickypi_assets.partitions import multi_partition_key
 
@@ -49,15 +57,9 @@ def test_model_changes_request_recent_partitions_once():
 
 
 def test_the_refresh_runs_by_default_and_can_be_turned_off(monkeypatch):
-    from dagster import DefaultSensorStatus
-
-    from stickypi_assets.automation.conditions import model_refresh_sensor, refresh_on_model_change
-
     assert defs.resolve_sensor_def("model_refresh_sensor").default_status == DefaultSensorStatus.RUNNING
     monkeypatch.setenv("STICKYPI_AUTO_REFRESH_DAYS", "0")
     assert model_refresh_sensor() is None and refresh_on_model_change("uid_model") is None
     monkeypatch.setenv("STICKYPI_AUTO_REFRESH_DAYS", "soon")
-    import pytest
-
     with pytest.raises(ValueError, match="STICKYPI_AUTO_REFRESH_DAYS"):
         refresh_on_model_change("uid_model")
