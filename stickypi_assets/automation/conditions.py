@@ -9,7 +9,9 @@ segmentations, tuboids and classifications; a new SIM tuboids and classification
 classifications. All stages of a partition are requested in the same evaluation, so they run together in
 dependency order; with the single-run backfill policy, consecutive days of a device share one run, which
 keeps the tracking state's day order. Older partitions stay marked stale in the UI and are re-run by a
-backfill when wanted. :func:`model_refresh_sensor` evaluates the conditions in the daemon (running by default).
+backfill when wanted. Only partitions that were materialized before re-run: a day that was never processed (a new
+device's history, days with no images yet) is left to the schedule or a backfill, since its upstream may not
+exist. :func:`model_refresh_sensor` evaluates the conditions in the daemon (running by default).
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ def auto_refresh_days() -> int:
 def refresh_on_model_change(
     model: str, upstream: str | None = None, *, days: int | None = None
 ) -> AutomationCondition | None:
-    """Request the partitions of the last ``days`` days once after ``model`` changed current version, and with
-    the same partitions of the ``upstream`` stage asset when those are requested (a new UID re-runs tracking
-    and classification too)."""
+    """Request the already materialized partitions of the last ``days`` days once after ``model`` changed current
+    version, and with the same partitions of the ``upstream`` stage asset when those are requested (a new UID
+    re-runs tracking and classification too)."""
     days = auto_refresh_days() if days is None else days
     if days == 0:
         return None
@@ -59,7 +61,10 @@ def refresh_on_model_change(
         )
     after = f"{model} or {upstream} re-runs" if upstream else model
     return (
-        AutomationCondition.in_latest_time_window(timedelta(days=days)) & trigger & ~AutomationCondition.in_progress()
+        AutomationCondition.in_latest_time_window(timedelta(days=days))
+        & ~AutomationCondition.missing()
+        & trigger
+        & ~AutomationCondition.in_progress()
     ).with_label(f"re-run the last {days} days after a change of {after}")
 
 

@@ -23,18 +23,26 @@ NOW = datetime(2020, 6, 30, 12, 0, tzinfo=UTC)
 STAGES = {k: AssetKey(k) for k in ("uid_segmentations", "tuboids", "classifications")}
 
 
-def recent(days: int = 7) -> set[str]:
+def recent(days: int = 7, devices: list[str] = DEVICES) -> set[str]:
     last = date(2020, 6, 29)  # the last complete day at NOW
-    return {str(multi_partition_key(d, last - timedelta(days=k))) for d in DEVICES for k in range(days)}
+    return {str(multi_partition_key(d, last - timedelta(days=k))) for d in devices for k in range(days)}
 
 
 def new_version(instance, model: str, version: str) -> None:
     instance.report_runless_asset_event(AssetMaterialization(asset_key=model, tags={DATA_VERSION_TAG: version}))
 
 
+def materialized(instance, stage: str, keys: set[str]) -> None:
+    for key in keys:
+        instance.report_runless_asset_event(AssetMaterialization(asset_key=stage, partition=key))
+
+
 def test_model_changes_request_recent_partitions_once():
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("devices", DEVICES)
+        old = {str(multi_partition_key(d, date(2020, 6, 10))) for d in DEVICES}  # before the last 7 days
+        for stage in STAGES:
+            materialized(instance, stage, recent() | old)
         tick = evaluate_automation_conditions(defs, instance, evaluation_time=NOW)
         assert tick.total_requested == 0  # no model yet: nothing to refresh
 
@@ -54,6 +62,23 @@ def test_model_changes_request_recent_partitions_once():
         assert set(tick.get_requested_partitions(STAGES["classifications"])) == recent()
         assert not tick.get_requested_partitions(STAGES["tuboids"])
         assert not tick.get_requested_partitions(AssetKey("raw_images"))
+
+
+def test_only_partitions_materialized_before_are_refreshed():
+    """A new device's days (or days never processed) are not started by a model change: their inputs may not exist."""
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("devices", DEVICES)
+        first, second = DEVICES
+        materialized(instance, "uid_segmentations", recent(devices=[first]) | recent(3, devices=[second]))
+        materialized(instance, "tuboids", recent(devices=[first]) | recent(3, devices=[second]))
+        materialized(instance, "classifications", recent(devices=[first]))
+        tick = evaluate_automation_conditions(defs, instance, evaluation_time=NOW)
+        new_version(instance, "uid_model", "v1")
+        tick = evaluate_automation_conditions(defs, instance, evaluation_time=NOW, cursor=tick.cursor)
+        expected = recent(devices=[first]) | recent(3, devices=[second])
+        assert set(tick.get_requested_partitions(STAGES["uid_segmentations"])) == expected
+        assert set(tick.get_requested_partitions(STAGES["tuboids"])) == expected
+        assert set(tick.get_requested_partitions(STAGES["classifications"])) == recent(devices=[first])
 
 
 def test_the_refresh_runs_by_default_and_can_be_turned_off(monkeypatch):
