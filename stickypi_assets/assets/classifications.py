@@ -36,22 +36,23 @@ def classifications(
     seconds = 0.0
     errors: list[tuple[str, str]] = []
     taxa: dict[str, int] = {}
-    for partition in context_partitions(context):
-        tubs = warehouse.read_partition_parquet(TUBOIDS.name, partition)
-        day = classify_device_day(store, tubs, classifier, version, device=partition.device, day=partition.date,
-                                  run_id=context.run.run_id)  # fmt: skip
-        warehouse.write_partition(CLASSIFICATIONS.name, partition, day.rows)
-        for status in totals:
-            totals[status] += day.count(status)
-        seconds += day.seconds
-        errors += day.errors
-        if len(day.rows):
-            for pattern, n in day.rows[day.rows.status == "ok"].pattern.value_counts().items():
-                taxa[pattern] = taxa.get(pattern, 0) + int(n)
-        context.log.info(
-            f"{partition}: {day.count('ok')} tuboids classified, {day.count('not_classified')} without folder, "
-            f"{day.count('error')} unreadable in {day.seconds:.1f} s"
-        )
+    with warehouse.deferred_publish():  # one publish for all days of a range run
+        for partition in context_partitions(context):
+            tubs = warehouse.read_partition_parquet(TUBOIDS.name, partition)
+            day = classify_device_day(store, tubs, classifier, version, device=partition.device, day=partition.date,
+                                      run_id=context.run.run_id)  # fmt: skip
+            warehouse.write_partition(CLASSIFICATIONS.name, partition, day.rows)
+            for status in totals:
+                totals[status] += day.count(status)
+            seconds += day.seconds
+            errors += day.errors
+            if len(day.rows):
+                for pattern, n in day.rows[day.rows.status == "ok"].pattern.value_counts().items():
+                    taxa[pattern] = taxa.get(pattern, 0) + int(n)
+            context.log.info(
+                f"{partition}: {day.count('ok')} tuboids classified, {day.count('not_classified')} without folder, "
+                f"{day.count('error')} unreadable in {day.seconds:.1f} s"
+            )
     table = "\n".join(f"| `{p}` | {n} |" for p, n in sorted(taxa.items(), key=lambda kv: -kv[1]))
     return MaterializeResult(
         metadata={

@@ -33,17 +33,18 @@ def raw_images(context: AssetExecutionContext, storage: StickyPiStorage) -> Mate
     totals = {"ok": 0, "error": 0, "duplicate": 0}
     errors: list[tuple[str, str]] = []
     keys = []
-    for partition in context_partitions(context):
-        index = index_device_day(store, partition.device, partition.date, run_id=context.run.run_id)
-        result = warehouse.write_partition(IMAGES.name, partition, index.rows)
-        for status in totals:
-            totals[status] += index.count(status)
-        errors += index.errors
-        keys.append(result.parquet_key)
-        context.log.info(
-            f"{partition}: {index.n_images} images under {raw_day_prefix(partition.device, partition.date)} "
-            f"({index.count('ok')} ok, {index.count('error')} errors, {index.count('duplicate')} duplicates)"
-        )
+    with warehouse.deferred_publish():  # one publish for all days of a range run
+        for partition in context_partitions(context):
+            index = index_device_day(store, partition.device, partition.date, run_id=context.run.run_id)
+            result = warehouse.write_partition(IMAGES.name, partition, index.rows)
+            for status in totals:
+                totals[status] += index.count(status)
+            errors += index.errors
+            keys.append(result.parquet_key)
+            context.log.info(
+                f"{partition}: {index.n_images} images under {raw_day_prefix(partition.device, partition.date)} "
+                f"({index.count('ok')} ok, {index.count('error')} errors, {index.count('duplicate')} duplicates)"
+            )
     return MaterializeResult(
         metadata={
             "dagster/row_count": sum(totals.values()),

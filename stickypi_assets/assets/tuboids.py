@@ -68,46 +68,47 @@ def tuboids(context: AssetExecutionContext, storage: StickyPiStorage, sim_model:
     handovers: list[str] = []
     new_hours: list[int] = []
     videos: list[str] = []
-    for device, partitions in sorted(by_device.items()):
-        carried = None  # state of the previous day of this run, if it is in the run
-        for partition in sorted(partitions, key=lambda p: p.date):
-            previous = partition.date - timedelta(days=1)
-            if carried is not None and carried[0] == previous:
-                state, how = carried[1], "from this run"
-            else:
-                state = load_state(store, device, previous)
-                how = "from the store" if state is not None else "none: D-1 not tracked, tracks start fresh"
-            if state is not None and state.crop_size != config.crop_size:
-                how = f"discarded: {state.crop_size} px crops, the model uses {config.crop_size} px"
-                state = None
-            n_open = len(state.tracks) if state is not None else 0
-            segmented = warehouse.read_partition_parquet(SEGMENTED_IMAGES.name, partition)
-            day = track_device_day(store, segmented, matcher, config, version, device=device, day=partition.date,
-                                   state=state, run_id=context.run.run_id)  # fmt: skip
-            warehouse.write_partition(TUBOID_FRAMES.name, partition, day.frames, publish=False)
-            warehouse.write_partition(TUBOIDS.name, partition, day.tuboids)
-            carried = (partition.date, day.state)
-            n_cont = int(day.tuboids["continued"].sum()) if len(day.tuboids) else 0
-            totals["tuboids"] += len(day.tuboids)
-            totals["continued"] += n_cont
-            totals["open"] += len(day.state.tracks)
-            totals["frames"] += day.n_frames
-            totals["instances"] += len(day.frames)
-            totals["seconds"] += day.seconds
-            errors += day.errors
-            if len(day.tuboids):
-                fresh = day.tuboids[~day.tuboids["continued"].astype(bool)]
-                new_hours += [t.hour for t in fresh["track_first_seen"]]
-            if day.video_key:
-                videos.append(day.video_key)
-            handovers.append(
-                f"- {partition}: D-1 state {how} ({n_open} open tracks) → "
-                f"{len(day.state.tracks)} open at midnight (`{state_key(device, partition.date)}`)"
-            )
-            context.log.info(
-                f"{partition}: {len(day.tuboids)} tuboids ({n_cont} continued from D-1) over {day.n_frames} frames "
-                f"in {day.seconds:.1f} s; D-1 state {how}"
-            )
+    with warehouse.deferred_publish():  # one publish for all days of a range run
+        for device, partitions in sorted(by_device.items()):
+            carried = None  # state of the previous day of this run, if it is in the run
+            for partition in sorted(partitions, key=lambda p: p.date):
+                previous = partition.date - timedelta(days=1)
+                if carried is not None and carried[0] == previous:
+                    state, how = carried[1], "from this run"
+                else:
+                    state = load_state(store, device, previous)
+                    how = "from the store" if state is not None else "none: D-1 not tracked, tracks start fresh"
+                if state is not None and state.crop_size != config.crop_size:
+                    how = f"discarded: {state.crop_size} px crops, the model uses {config.crop_size} px"
+                    state = None
+                n_open = len(state.tracks) if state is not None else 0
+                segmented = warehouse.read_partition_parquet(SEGMENTED_IMAGES.name, partition)
+                day = track_device_day(store, segmented, matcher, config, version, device=device, day=partition.date,
+                                       state=state, run_id=context.run.run_id)  # fmt: skip
+                warehouse.write_partition(TUBOID_FRAMES.name, partition, day.frames, publish=False)
+                warehouse.write_partition(TUBOIDS.name, partition, day.tuboids)
+                carried = (partition.date, day.state)
+                n_cont = int(day.tuboids["continued"].sum()) if len(day.tuboids) else 0
+                totals["tuboids"] += len(day.tuboids)
+                totals["continued"] += n_cont
+                totals["open"] += len(day.state.tracks)
+                totals["frames"] += day.n_frames
+                totals["instances"] += len(day.frames)
+                totals["seconds"] += day.seconds
+                errors += day.errors
+                if len(day.tuboids):
+                    fresh = day.tuboids[~day.tuboids["continued"].astype(bool)]
+                    new_hours += [t.hour for t in fresh["track_first_seen"]]
+                if day.video_key:
+                    videos.append(day.video_key)
+                handovers.append(
+                    f"- {partition}: D-1 state {how} ({n_open} open tracks) → "
+                    f"{len(day.state.tracks)} open at midnight (`{state_key(device, partition.date)}`)"
+                )
+                context.log.info(
+                    f"{partition}: {len(day.tuboids)} tuboids ({n_cont} continued from D-1) over {day.n_frames} frames "
+                    f"in {day.seconds:.1f} s; D-1 state {how}"
+                )
     return MaterializeResult(
         metadata={
             "dagster/row_count": totals["tuboids"],

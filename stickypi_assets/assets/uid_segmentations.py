@@ -32,28 +32,29 @@ def uid_segmentations(
     errors: list[tuple[str, str]] = []
     hours: list[int] = []
     prefixes: list[str] = []
-    for partition in context_partitions(context):
-        images = warehouse.read_partition_parquet(IMAGES.name, partition)
-        day = segment_device_day(
-            store, images, detector, config, version,
-            device=partition.device, day=partition.date, run_id=context.run.run_id,
-        )  # fmt: skip
-        warehouse.write_partition(INSTANCES.name, partition, day.instances, publish=False)
-        warehouse.write_partition(SEGMENTED_IMAGES.name, partition, day.images)
-        totals["images"] += day.count("ok")
-        totals["errors"] += day.count("error")
-        totals["skipped"] += day.count("skipped")
-        totals["instances"] += len(day.instances)
-        totals["seconds"] += day.timings.total
-        errors += day.errors
-        if len(day.instances):
-            hours += day.instances["datetime"].dt.tz_convert("UTC").dt.hour.tolist()
-        prefixes.append(uid_day_prefix(partition.device, partition.date))
-        context.log.info(
-            f"{partition}: {len(day.instances)} instances in {day.count('ok')} images "
-            f"({day.count('error')} failed, {day.count('skipped')} skipped) "
-            f"-> {uid_day_prefix(partition.device, partition.date)}"
-        )
+    with warehouse.deferred_publish():  # one publish for all days of a range run
+        for partition in context_partitions(context):
+            images = warehouse.read_partition_parquet(IMAGES.name, partition)
+            day = segment_device_day(
+                store, images, detector, config, version,
+                device=partition.device, day=partition.date, run_id=context.run.run_id,
+            )  # fmt: skip
+            warehouse.write_partition(INSTANCES.name, partition, day.instances, publish=False)
+            warehouse.write_partition(SEGMENTED_IMAGES.name, partition, day.images)
+            totals["images"] += day.count("ok")
+            totals["errors"] += day.count("error")
+            totals["skipped"] += day.count("skipped")
+            totals["instances"] += len(day.instances)
+            totals["seconds"] += day.timings.total
+            errors += day.errors
+            if len(day.instances):
+                hours += day.instances["datetime"].dt.tz_convert("UTC").dt.hour.tolist()
+            prefixes.append(uid_day_prefix(partition.device, partition.date))
+            context.log.info(
+                f"{partition}: {len(day.instances)} instances in {day.count('ok')} images "
+                f"({day.count('error')} failed, {day.count('skipped')} skipped) "
+                f"-> {uid_day_prefix(partition.device, partition.date)}"
+            )
     per_image = totals["seconds"] / totals["images"] if totals["images"] else 0.0
     return MaterializeResult(
         metadata={

@@ -136,6 +136,8 @@ class Warehouse:
         self.views = dict(views) if views is not None else (analyst_views(px_per_mm) if tables is TABLES else {})
         self.lock_timeout_s = lock_timeout_s
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._defer_depth = 0
+        self._publish_pending = False
 
     # -- locking and schema -------------------------------------------------------------------------------
 
@@ -310,16 +312,39 @@ class Warehouse:
 
     # -- publishing and reading -----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def deferred_publish(self) -> Iterator[None]:
+        """Publish once when the block ends (also after an error) instead of after every write in it.
+
+        Each publish copies the whole DuckDB file, so a run that writes many partitions (a single-run backfill
+        over a month) publishes once, not once per day. Readers see the block's loads together at its end.
+        """
+        self._defer_depth += 1
+        try:
+            yield
+        finally:
+            self._defer_depth -= 1
+            if self._defer_depth == 0 and self._publish_pending:
+                self._publish_pending = False
+                self.publish()
+
     def publish(self) -> Path | None:
-        """Swap a consistent copy of the warehouse into ``published_path`` (atomic rename)."""
+        """Swap a consistent copy of the warehouse into ``published_path`` (atomic rename).
+
+        The rename happens under the writer lock too: two publishers racing would otherwise let the older copy
+        land last and hide rows that were already loaded.
+        """
         if self.published_path is None:
             return None
+        if self._defer_depth:
+            self._publish_pending = True
+            return self.published_path
         self.published_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.published_path.with_name(f".tmp-{os.getpid()}-{self.published_path.name}")
         with self.writer() as con:
             con.execute("CHECKPOINT")
             shutil.copyfile(self.db_path, tmp)
-        os.replace(tmp, self.published_path)
+            os.replace(tmp, self.published_path)
         return self.published_path
 
     def query(self, sql: str, params: list | None = None, *, published: bool = False) -> pd.DataFrame:

@@ -192,3 +192,23 @@ def test_someone_holding_the_writer_file_gives_a_clear_error(warehouse: Warehous
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_deferred_publish_publishes_once_at_the_end_even_after_an_error(warehouse: Warehouse):
+    days = [PartitionKey("0a5bb6f4", date(2020, 6, d)) for d in (20, 21, 22)]
+    published = warehouse.published_path
+    with warehouse.deferred_publish():
+        for p in days[:2]:
+            warehouse.write_partition("images", p, make_rows(p.device, p.date, 3))
+        assert not published.exists()  # loaded into DuckDB, not yet copied out
+        assert count(warehouse) == 6
+    assert count_published(warehouse) == 6
+    stamp = published.stat().st_mtime_ns
+    with pytest.raises(RuntimeError), warehouse.deferred_publish():
+        warehouse.write_partition("images", days[2], make_rows(days[2].device, days[2].date, 4))
+        raise RuntimeError("the run failed after loading one day")
+    assert count_published(warehouse) == 10 and published.stat().st_mtime_ns != stamp  # what was loaded is published
+
+
+def count_published(warehouse: Warehouse) -> int:
+    return int(warehouse.query("SELECT count(*) AS n FROM images", published=True)["n"][0])
