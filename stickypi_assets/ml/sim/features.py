@@ -29,6 +29,7 @@ Why the code looks the way it does:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -88,6 +89,14 @@ class Frame:
         return np.array([inst.centroid for inst in self.instances], dtype=np.float64)
 
     @cached_property
+    def fingerprints(self) -> tuple[str, ...]:
+        """A short content hash of each instance's polygon (part of its crop keys)."""
+        return tuple(
+            hashlib.blake2b(np.ascontiguousarray(inst.polygon, dtype=np.float64).tobytes(), digest_size=8).hexdigest()
+            for inst in self.instances
+        )
+
+    @cached_property
     def areas(self) -> np.ndarray:
         """``(N,)`` float64 polygon areas, clamped to >= 1 px (see the module docstring)."""
         return np.maximum(np.array([inst.area for inst in self.instances], dtype=np.float64), 1.0)
@@ -102,13 +111,18 @@ class CropSpec(NamedTuple):
 
 
 def self_crop_key(frame: Frame, index: int) -> tuple:
-    """Key of an instance cut out of its own frame (``x0``/``x1``)."""
-    return ("self", frame.key, int(index))
+    """Key of an instance cut out of its own frame (``x0``/``x1``).
+
+    The polygon's fingerprint is part of the key: a matcher that outlives one tracking call (a resource
+    cached per process) must not reuse the embedding of instance ``index`` after the image was segmented
+    again and ``index`` names another insect.
+    """
+    return ("self", frame.key, int(index), frame.fingerprints[index])
 
 
 def delayed_crop_key(later: Frame, frame0: Frame, index0: int) -> tuple:
     """Key of the later frame cut with an earlier instance's polygon (``x1_a0``)."""
-    return ("at", later.key, frame0.key, int(index0))
+    return ("at", later.key, frame0.key, int(index0), frame0.fingerprints[index0])
 
 
 def grey(image: np.ndarray) -> np.ndarray:

@@ -63,6 +63,21 @@ def test_matcher_embeds_each_crop_once():
     np.testing.assert_allclose(matcher.score_pairs(pixels), scores, rtol=1e-5, atol=1e-6)
 
 
+def test_a_resegmented_frame_does_not_reuse_old_embeddings():
+    """The matcher outlives a tracking call (cached resource): same image keys, new polygons, new embeddings."""
+    torch.manual_seed(0)
+    matcher = SiameseMatcher.from_config(SimConfig(**TINY_NET))
+    f0, f1 = frames()
+    pairs = (np.array([0, 1, 2]), np.array([0, 1, 2]))
+    matcher.score_pairs(frame_pair_batch(f0, pairs[0], f1, pairs[1], CropStore()))
+    # the same two images segmented again: instance 0 of f1 is now another insect
+    g1 = Frame("f1", f1.datetime, [square(200, 140), *f1.instances[1:]], image=f1.image)
+    again = matcher.score_pairs(frame_pair_batch(f0, pairs[0], g1, pairs[1], CropStore()))
+    fresh = SiameseMatcher(matcher.net).score_pairs(frame_pair_batch(f0, pairs[0], g1, pairs[1], CropStore()))
+    np.testing.assert_allclose(again, fresh, rtol=1e-5, atol=1e-6)
+    assert matcher.n_embedded == 9 + 1  # only the crop that changed: the new instance 0 of f1
+
+
 def test_checkpoint_round_trip_uses_map_location(tmp_path, monkeypatch):
     config = SimConfig(**TINY_NET)
     torch.manual_seed(1)
