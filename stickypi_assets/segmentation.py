@@ -5,7 +5,9 @@ Inputs are the day's rows of table ``images`` (only ``status='ok'`` images are s
 by :func:`stickypi_assets.ml.uid.predict.predict_image`, and written as a UID annotation SVG at
 ``uid_annotations/<device>/<device>.<datetime>.svg`` — the original tools' format, embedding the exact JPEG
 bytes, so annotators can open and correct it in Inkscape. One failing image is recorded (``status='error'``)
-and the day goes on.
+and the day goes on. When *every* usable image of a day (two or more) fails, the cause is not the images but
+the model or the machine (a bad bundle, out of memory): :class:`DayFailed` is raised instead, before anything
+is written, so the partition fails visibly and its previous SVGs and rows stay as they were.
 
 Re-running a day replaces its SVGs: new ones are written first, then SVGs of that day that the new run did
 not produce (images since deleted) are removed, so there is never a moment with the day's annotations gone.
@@ -46,6 +48,10 @@ def uid_day_prefix(device: str, day: date) -> str:
 
 def polygon_wkt(polygon: np.ndarray) -> str:
     return Polygon(polygon.astype(float)).wkt
+
+
+class DayFailed(RuntimeError):
+    """Every usable image of the day failed: a systemic error, not bad images (see the module docstring)."""
 
 
 @dataclass
@@ -173,6 +179,14 @@ def segment_device_day(
             image_rows.append(base | {"status": "error", "error": message, "seconds": time.perf_counter() - t0})
         if progress is not None:
             progress(n, len(images))
+    n_usable = int((images["status"] == "ok").sum()) if len(images) else 0
+    if n_usable >= 2 and len(errors) == n_usable:
+        for key in written:  # nothing was written, but keep the invariant if that ever changes
+            store.delete(key)
+        raise DayFailed(
+            f"the UID failed on all {n_usable} usable images of {device} {day}, so the model or the machine is at "
+            f"fault, not the images; first error ({errors[0][0]}): {errors[0][1]}"
+        )
     for info in store.list(uid_day_prefix(device, day)):
         if info.key not in written:
             store.delete(info.key)

@@ -18,7 +18,7 @@ from stickypi_assets.ml.uid.config import UidConfig, save_config
 from stickypi_assets.ml.uid.model import MaskRCNNDetector
 from stickypi_assets.partitions import multi_partition_key
 from stickypi_assets.resources import StickyPiStorage, UidModelResource
-from stickypi_assets.segmentation import segment_device_day, uid_day_prefix
+from stickypi_assets.segmentation import DayFailed, segment_device_day, uid_day_prefix
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets_tests.ml.uid.helpers import BlobDetector
@@ -68,6 +68,24 @@ def test_core_segments_every_usable_image_and_records_the_rest(store: LocalObjec
             assert wkt.loads(poly).area == pytest.approx(inst.area)
     assert set(day.instances.model_version) == {"v-test"}
     assert day.instances.score.to_numpy() == pytest.approx(0.99)
+
+
+class BrokenDetector(BlobDetector):
+    """A model that fails on every image (a bad bundle, no GPU memory left)."""
+
+    def predict_batch(self, images):
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_a_day_on_which_every_image_fails_fails_and_keeps_the_previous_outputs(store: LocalObjectStore):
+    images = index_device_day(store, DEVICE, DAY).rows
+    config = UidConfig(score_threshold=0.5, tile_size=256, tile_overlap=64, original_image_padding=16)
+    before = segment_device_day(store, images, BlobDetector(), config, "v-test", device=DEVICE, day=DAY)
+    svgs = {i.key: i.md5 for i in store.list(uid_day_prefix(DEVICE, DAY))}
+    assert len(svgs) == before.count("ok") == 8
+    with pytest.raises(DayFailed, match="all 8 usable images.*CUDA out of memory"):
+        segment_device_day(store, images, BrokenDetector(), config, "v-bad", device=DEVICE, day=DAY)
+    assert {i.key: i.md5 for i in store.list(uid_day_prefix(DEVICE, DAY))} == svgs
 
 
 @pytest.fixture
