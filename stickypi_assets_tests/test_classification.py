@@ -90,9 +90,10 @@ def test_captures_and_daily_counts_by_hand(tmp_path: Path, monkeypatch):
         return {"tuboid_id": tid, "track_first_seen": head, "first_seen": first, "last_seen": last, "n_frames": n,
                 "median_area": area, "model_version": "sim1"}  # fmt: skip
 
-    def cls(tid, n, label, family, p, status="ok"):
-        return {"tuboid_id": tid, "n_frames": n, "status": status, "label": label, "type": "Insecta",
-                "order": "Diptera", "family": family, "probability": p, "model_version": "itc1"}  # fmt: skip
+    def cls(tid, n, label, family, p, status="ok", kind="Insecta"):
+        order = "Diptera" if kind == "Insecta" else None
+        return {"tuboid_id": tid, "n_frames": n, "status": status, "label": label, "type": kind,
+                "order": order, "family": family, "probability": p, "model_version": "itc1"}  # fmt: skip
 
     wh.write_partition(TUBOIDS.name, PartitionKey("aaaaaaaa", d20), pd.DataFrame([
         tub("T1", _ts(20, 22), _ts(20, 23, 40), 6, 100.0, _ts(20, 22)),
@@ -104,6 +105,7 @@ def test_captures_and_daily_counts_by_hand(tmp_path: Path, monkeypatch):
     ]))  # fmt: skip
     wh.write_partition(TUBOIDS.name, PartitionKey("bbbbbbbb", d20), pd.DataFrame([
         tub("T4", _ts(20, 1), _ts(20, 2), 5, 80.0, _ts(20, 1)),
+        tub("T5", _ts(20, 3), _ts(20, 9), 19, 900.0, _ts(20, 3)),  # a leaf: classified Background
     ]))  # fmt: skip
     wh.write_partition(CLASSIFICATIONS.name, PartitionKey("aaaaaaaa", d20), pd.DataFrame([
         cls("T1", 6, 1, "Muscidae", 0.6), cls("T2", 4, 0, "Sciaridae", 0.9),
@@ -112,11 +114,11 @@ def test_captures_and_daily_counts_by_hand(tmp_path: Path, monkeypatch):
         cls("T1", 16, 0, "Sciaridae", 0.7), cls("T3", 3, None, None, None, status="not_classified"),
     ]))  # fmt: skip
     wh.write_partition(CLASSIFICATIONS.name, PartitionKey("bbbbbbbb", d20), pd.DataFrame([
-        cls("T4", 5, 0, "Sciaridae", 0.8),
+        cls("T4", 5, 0, "Sciaridae", 0.8), cls("T5", 19, 9, None, 0.95, kind="Background"),
     ]))  # fmt: skip
 
     cap = wh.query("SELECT * FROM captures ORDER BY tuboid_id", published=True).set_index("tuboid_id")
-    assert cap.index.tolist() == ["T1", "T2", "T3", "T4"]
+    assert cap.index.tolist() == ["T1", "T2", "T3", "T4"]  # not T5: Background is not an insect
     t1 = cap.loc["T1"]
     assert t1.capture_time == pd.Timestamp(_ts(20, 22)) and t1.last_seen == pd.Timestamp(_ts(21, 5))
     assert t1.n_days == 2 and t1.n_frames == 22

@@ -247,7 +247,9 @@ TABLES[MODELS.name] = MODELS
 def analyst_views(px_per_mm: float | None = None) -> dict[str, str]:
     """``{view name: SELECT}`` of the analysts' views over the partitioned tables (recreated on every start).
 
-    * ``captures``: one row per insect (tuboid). Capture time = the track's first frame ever; last seen over
+    * ``captures``: one row per insect (tuboid). Tuboids the ITC classifies as ``Background`` (dirt, a leaf,
+      a false detection: the reference's label 0) are not insects and are left out; they stay in table
+      ``classifications``. Unclassified tuboids stay in (``taxon = 'unclassified'``). Capture time = the track's first frame ever; last seen over
       all its days; taxonomy and confidence from the classification of its longest daily segment (ties: the
       earliest day), the one with the most evidence; size = median over days of the daily median area, in px²
       and, when ``px_per_mm`` is configured (``STICKYPI_PX_PER_MM``), in mm².
@@ -271,6 +273,7 @@ def analyst_views(px_per_mm: float | None = None) -> dict[str, str]:
                c.type, c."order", c.family, c.genus, c.species, c.label, c.probability AS confidence,
                t.size_px, {mm2} AS size_mm2, t.sim_model_version, c.model_version AS itc_model_version
         FROM t LEFT JOIN c ON c.tuboid_id = t.tuboid_id AND c.rank = 1
+        WHERE c.type IS DISTINCT FROM 'Background'
     """
     counts = """
         SELECT device, CAST(timezone('UTC', capture_time) AS DATE) AS "date", taxon, count(*) AS n_captures
