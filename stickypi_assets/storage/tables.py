@@ -247,12 +247,12 @@ TABLES[MODELS.name] = MODELS
 def analyst_views(px_per_mm: float | None = None) -> dict[str, str]:
     """``{view name: SELECT}`` of the analysts' views over the partitioned tables (recreated on every start).
 
-    * ``captures``: one row per insect (tuboid). Tuboids the ITC classifies as ``Background`` (dirt, a leaf,
-      a false detection: the reference's label 0) are not insects and are left out; they stay in table
-      ``classifications``. Unclassified tuboids stay in (``taxon = 'unclassified'``). Capture time = the track's first frame ever; last seen over
-      all its days; taxonomy and confidence from the classification of its longest daily segment (ties: the
-      earliest day), the one with the most evidence; size = median over days of the daily median area, in px²
-      and, when ``px_per_mm`` is configured (``STICKYPI_PX_PER_MM``), in mm².
+    * ``captures``: one row per insect (tuboid). Tuboids the ITC classifies as ``Background`` (dirt, a leaf, a false
+      detection: the reference's label 0) are not insects and are left out; they stay in table ``classifications``.
+      Unclassified tuboids stay in (``taxon = 'unclassified'``). Capture time = the track's first frame ever; last
+      seen over all its days; taxonomy and confidence from the classification of its longest daily segment (ties: the
+      earliest day), the one with the most evidence; size = median over days of the daily median area, in px² and,
+      when ``px_per_mm`` is configured (``STICKYPI_PX_PER_MM``), in mm².
     * ``daily_taxon_counts``: captures per device, UTC capture date and taxon (``unclassified`` when the
       tuboid has no classification yet).
     """
