@@ -7,6 +7,12 @@ fresh bundle's ``data/``, takes the training configuration from ``ml/<bundle>/tr
 the current version's, else the stage's defaults), trains from random init (or the pretrained weights the
 config asks for), validates on the bundle's md5 validation split and registers the result
 (:class:`~stickypi_assets.registry.ModelRegistry`), which makes it current only if it is not worse.
+
+"Not worse" is decided on the *same* data: new annotations change the validation split, so the current
+version is validated again on the candidate's validation split (its own config and weights, the candidate's
+``data/``) and the two figures are compared, not the candidate's figure with one the current version got on
+older annotations. If the current version cannot be validated on the new data (e.g. an incompatible config),
+the comparison falls back to its recorded metric and the decision says so.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from stickypi_assets.formats.split import md5_file
-from stickypi_assets.ml.bundles import CONFIG_RELPATH
-from stickypi_assets.registry import ModelRegistry, Registration, data_fingerprint, training_config_key
+from stickypi_assets.ml.bundles import CONFIG_RELPATH, WEIGHTS_RELPATH
+from stickypi_assets.registry import METRICS, ModelRegistry, Registration, data_fingerprint, training_config_key
 from stickypi_assets.storage.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -100,6 +106,31 @@ def _train_and_validate(stage: str, bundle: Path, out: Path, device: str) -> dic
     return validation_metrics(stage, bundle, out, device)
 
 
+def current_on_same_data(
+    stage: str, registry: ModelRegistry, data_dir: Path, work: Path, device: str
+) -> tuple[float | None, str]:
+    """The current version's promotion metric on ``data_dir``'s validation split, and a note for the decision.
+
+    ``(None, why)`` when there is no current version or it cannot be validated on this data.
+    """
+    version = registry.current_version(stage)
+    if version is None:
+        return None, "no current version"
+    try:
+        current = registry.fetch(stage, version)
+        bundle = work / "current-bundle"
+        (bundle / CONFIG_RELPATH).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / WEIGHTS_RELPATH).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(current / CONFIG_RELPATH, bundle / CONFIG_RELPATH)
+        (bundle / WEIGHTS_RELPATH).symlink_to((current / WEIGHTS_RELPATH).resolve())
+        (bundle / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
+        value = validation_metrics(stage, bundle, work / "current-validation", device).get(METRICS[stage])
+    except Exception as exc:  # an old config the new data does not fit: compare with the recorded figure
+        log.warning("%s: current version %s could not be validated on the new data: %s", stage, version, exc)
+        return None, f"current {version[:8]} not re-validated on the new data ({type(exc).__name__}: {exc})"
+    return (None if value is None else float(value)), f"both on the same {stage} validation data"
+
+
 CONFIG_CLASSES = {"uid": "UidConfig", "sim": "SimConfig", "itc": "ItcConfig"}
 
 
@@ -137,6 +168,11 @@ def train_stage(
         log.info("%s: training on %d annotation files, config from %s", stage, len(manifest), source)
         metrics = _train_and_validate(stage, bundle, Path(tmp) / "validation", device)
         metrics["config_source"] = source
-        record, promoted = registry.register(stage, bundle, metrics, manifest, tolerance=tolerance)
+        current_value, note = current_on_same_data(stage, registry, bundle / "data", Path(tmp), device)
+        if current_value is not None:
+            metrics[f"current_{METRICS[stage]}"] = current_value
+        record, promoted = registry.register(
+            stage, bundle, metrics, manifest, tolerance=tolerance, current_metric=current_value, note=note
+        )
     return TrainingOutcome(registration=record, promoted=promoted, current_version=registry.current_version(stage),
                            seconds=time.perf_counter() - started, fingerprint=data_fingerprint(manifest))  # fmt: skip

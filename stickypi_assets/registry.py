@@ -141,8 +141,15 @@ class ModelRegistry:
         data_manifest: list[dict[str, Any]],
         *,
         tolerance: float = 0.0,
+        current_metric: float | None = None,
+        note: str = "",
     ) -> tuple[Registration, bool]:
-        """Upload a trained bundle as a version; make it current if it is not worse. Returns (record, promoted)."""
+        """Upload a trained bundle as a version; make it current if it is not worse. Returns (record, promoted).
+
+        ``current_metric`` is the current version's metric measured on the candidate's validation data (see
+        :func:`stickypi_assets.model_training.current_on_same_data`); without it the current version's
+        recorded metric is used. ``note`` says which, in the decision.
+        """
         bundle_dir = Path(bundle_dir)
         version = weights_version(bundle_dir / WEIGHTS_RELPATH)
         metric_name = METRICS[stage]
@@ -150,13 +157,15 @@ class ModelRegistry:
         current = self.current(stage)
         if current is not None and current.version == version:
             return current, False
-        promoted = is_not_worse(value, current.metric_value if current else None, tolerance)
+        reference = current_metric if current_metric is not None else (current.metric_value if current else None)
+        promoted = is_not_worse(value, reference, tolerance)
         if current is None:
             decision = "first version: current"
         else:
             verb = "made current" if promoted else "kept as a candidate"
+            basis = note or ("on the same validation data" if current_metric is not None else "recorded metric")
             decision = (f"{verb}: {metric_name} {value} vs current {current.version[:8]} "
-                        f"{current.metric_value} (tolerance {tolerance})")  # fmt: skip
+                        f"{reference} ({basis}; tolerance {tolerance})")  # fmt: skip
         record = Registration(
             stage=stage, version=version, created_at=datetime.now(UTC).isoformat(), metric_name=metric_name,
             metric_value=None if value is None else float(value), metrics=metrics, data_manifest=data_manifest,

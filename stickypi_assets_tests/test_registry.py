@@ -16,12 +16,13 @@ from stickypi_assets.ml.itc.config import ItcConfig, save_config
 from stickypi_assets.ml.itc.model import ItcNet, save_checkpoint
 from stickypi_assets.ml.itc.predict import load_classifier
 from stickypi_assets.partitions import multi_partition_key
+from stickypi_assets.model_training import current_on_same_data, validation_metrics
 from stickypi_assets.registry import ModelRegistry, is_not_worse
 from stickypi_assets.resources import ItcModelResource, StickyPiStorage
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import MODELS
 from stickypi_assets.synth import SynthConfig, generate
-from stickypi_assets.synth.tuboids import SYNTH_LABELS
+from stickypi_assets.synth.tuboids import SYNTH_LABELS, write_synth_tuboids
 from stickypi_assets_tests.chain_helpers import IouSimModel, ground_truth_segmentations
 
 CONFIG = ItcConfig(labels=SYNTH_LABELS, backbone="resnet18", input_size=64, n_shots=4)
@@ -79,6 +80,34 @@ def test_versions_promotion_table_and_fetch(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("STICKYPI_PROMOTION_TOLERANCE", "-1")
     with pytest.raises(ValueError, match="STICKYPI_PROMOTION_TOLERANCE"):
         promotion_tolerance()
+
+
+def test_the_current_version_is_judged_again_on_the_candidates_validation_data(tmp_path: Path):
+    """New annotations change the validation split: promotion compares both models on the same data."""
+    synth = LocalObjectStore(tmp_path / "synth")
+    generate(SynthConfig(devices=1, days=1, seed=9, width=480, height=360, arrival_rate_day=8, interval_s=3600), synth)
+    data = tmp_path / "candidate" / "data"
+    assert write_synth_tuboids(synth, data).written
+    registry = ModelRegistry(LocalObjectStore(tmp_path / "store"), tmp_path / "cache")
+    # the current version scored 0.99 on the annotations it was validated on back then
+    old, _ = registry.register("itc", itc_bundle(tmp_path / "old", seed=1), {"accuracy": 0.99}, [])
+
+    value, note = current_on_same_data("itc", registry, data, tmp_path / "work", "cpu")
+    by_hand = tmp_path / "by_hand"  # the current weights and config with the candidate's data, built by hand
+    itc_bundle(by_hand, seed=1)
+    (by_hand / "data").symlink_to(data)
+    assert value == pytest.approx(validation_metrics("itc", by_hand, tmp_path / "v")["accuracy"])
+    assert value < 0.99 and "same" in note  # random weights on new data: far from the recorded figure
+
+    candidate = itc_bundle(tmp_path / "candidate", seed=2)
+    record, promoted = registry.register("itc", candidate, {"accuracy": value}, [], current_metric=value, note=note)
+    assert promoted, record.decision  # as good as the current one on the same data (0.99 would have refused it)
+    assert f"vs current {old.version[:8]} {value}" in record.decision
+
+    registry.promote("itc", old.version)  # a current version that no longer loads: fall back to its record
+    (tmp_path / "cache" / "insect-tuboid-classifier" / old.version / "config" / "config.yaml").write_text("{]")
+    value, note = current_on_same_data("itc", registry, data, tmp_path / "work2", "cpu")
+    assert value is None and "not re-validated" in note
 
 
 def test_partition_rerun_after_a_model_change_replaces_its_rows(tmp_path: Path):
