@@ -9,7 +9,8 @@ version, so the downstream partitions show as stale exactly when the model they 
 
 import os
 
-from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from stickypi_assets.model_training import ANNOTATION_PREFIXES, train_stage
 from stickypi_assets.resources import StickyPiStorage
@@ -29,16 +30,44 @@ def promotion_tolerance() -> float:
     return value
 
 
-def _train(context: AssetExecutionContext, storage: StickyPiStorage, stage: str) -> MaterializeResult:
+class TrainingConfig(Config):
+    """Run configuration of a model asset (the Launchpad shows it; sensor-requested runs use the default)."""
+
+    device: str = Field(
+        default="auto", description="torch device to train on: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda:0'"
+    )
+
+
+def training_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {requested!r} asked for, but this machine has no CUDA device")
+    return requested
+
+
+def _train(
+    context: AssetExecutionContext, storage: StickyPiStorage, stage: str, config: TrainingConfig
+) -> MaterializeResult:
     store, warehouse = storage.object_store(), storage.warehouse()
     registry = storage.registry()
-    outcome = train_stage(store, registry, stage, tolerance=promotion_tolerance())
+    device = training_device(config.device)
+    context.log.info(f"training the {stage.upper()} on {device}")
+    outcome = train_stage(store, registry, stage, tolerance=promotion_tolerance(), device=device)
     warehouse.replace_table(MODELS.name, registry.table_rows())
     record = outcome.registration
     context.log.info(f"{stage} {record.version}: {record.decision} ({outcome.seconds:.0f} s)")
+    validation = {
+        f"validation/{k}": MetadataValue.float(float(v))
+        for k, v in sorted(record.metrics.items())
+        if isinstance(v, int | float) and not isinstance(v, bool) and v == v  # NaN is not a figure
+    }
     return MaterializeResult(
         data_version=DataVersion(outcome.current_version or "none"),
         metadata={
+            **validation,
             "trained_version": record.version,
             "current_version": outcome.current_version or "none",
             "promoted": outcome.promoted,
@@ -47,6 +76,7 @@ def _train(context: AssetExecutionContext, storage: StickyPiStorage, stage: str)
             "n_training_files": len(record.data_manifest),
             "training_data_fingerprint": outcome.fingerprint,
             "seconds": round(outcome.seconds, 1),
+            "device": device,
             "bundle": MetadataValue.path(store.uri(record.prefix)),
         },
     )
@@ -58,15 +88,15 @@ def _description(stage: str, what: str) -> str:
 
 
 @asset(group_name="models", kinds={"pytorch"}, description=_description("uid", "UID (insect detector)"))
-def uid_model(context: AssetExecutionContext, storage: StickyPiStorage) -> MaterializeResult:
-    return _train(context, storage, "uid")
+def uid_model(context: AssetExecutionContext, storage: StickyPiStorage, config: TrainingConfig) -> MaterializeResult:
+    return _train(context, storage, "uid", config)
 
 
 @asset(group_name="models", kinds={"pytorch"}, description=_description("sim", "SIM (insect matcher)"))
-def sim_model(context: AssetExecutionContext, storage: StickyPiStorage) -> MaterializeResult:
-    return _train(context, storage, "sim")
+def sim_model(context: AssetExecutionContext, storage: StickyPiStorage, config: TrainingConfig) -> MaterializeResult:
+    return _train(context, storage, "sim", config)
 
 
 @asset(group_name="models", kinds={"pytorch"}, description=_description("itc", "ITC (tuboid classifier)"))
-def itc_model(context: AssetExecutionContext, storage: StickyPiStorage) -> MaterializeResult:
-    return _train(context, storage, "itc")
+def itc_model(context: AssetExecutionContext, storage: StickyPiStorage, config: TrainingConfig) -> MaterializeResult:
+    return _train(context, storage, "itc", config)

@@ -6,6 +6,13 @@ a file's modification time). The cursor, which Dagster keeps in its instance sto
 restarts, is the fingerprint last acted on; the run key is ``<stage>-<fingerprint>``, so even a lost cursor
 cannot trigger the same training twice. Listing the whole prefix each tick (a few thousand annotation files
 at most) avoids the traps of ``LastModified``-based cursors (1 s resolution, deleted ``since_key``).
+
+A set of annotations the current model version was trained on (its registration's data manifest) requests
+nothing either, whatever the cursor: a fresh daemon (or a fresh Dagster instance after ``stickypi demo``) does
+not retrain models on the data they already learnt. Going back to an annotation set that was trained on
+before (A → B → A) does not retrain either, since run key ``<stage>-A`` was used: promote the version trained on
+A (``stickypi models promote``) or materialize ``<stage>_model`` by hand. A training that failed is retried by
+materializing the model asset, or by the next change of the annotations.
 """
 
 from dagster import (
@@ -41,6 +48,13 @@ def annotation_sensor(stage: str) -> SensorDefinition:
         fingerprint = data_fingerprint(manifest)
         if fingerprint == context.cursor:
             return SkipReason(f"annotations under {prefix} unchanged ({len(manifest)} files, {fingerprint})")
+        current = storage.registry().current(stage)
+        if current is not None and data_fingerprint(current.data_manifest) == fingerprint:
+            return SensorResult(
+                skip_reason=f"the current {stage} model {current.version[:8]} was trained on these {len(manifest)} "
+                f"annotation files ({fingerprint})",
+                cursor=fingerprint,
+            )
         context.log.info(f"{len(manifest)} annotation files under {prefix}, fingerprint {fingerprint}: retraining")
         return SensorResult(
             run_requests=[RunRequest(run_key=f"{stage}-{fingerprint}", tags={"stickypi/annotations": fingerprint})],

@@ -62,3 +62,23 @@ def test_itc_sensor_watches_tuboids_and_databases(tmp_path: Path):
     assert isinstance(second, SensorResult) and second.run_requests[0].run_key.startswith("itc-")
     assert {s.name for s in ANNOTATION_SENSORS} == {"uid_annotations_sensor", "sim_annotations_sensor",
                                                      "itc_annotations_sensor"}  # fmt: skip
+
+
+def test_annotations_the_current_model_was_trained_on_request_nothing(tmp_path: Path):
+    """A fresh daemon (no cursor) does not retrain a model on the very annotations it learnt from."""
+    from stickypi_assets.model_training import annotation_manifest
+    from stickypi_assets_tests.test_registry import itc_bundle
+
+    storage = StickyPiStorage(store_url=str(tmp_path / "store"), warehouse_path=str(tmp_path / "wh.duckdb"))
+    store = storage.object_store()
+    instance = DagsterInstance.ephemeral()
+    store.put_bytes("annotations/itc/series/t.0001/metadata.txt", b"x")
+    store.put_bytes("annotations/itc/database.db", b"sqlite")
+    storage.registry().register("itc", itc_bundle(tmp_path / "b", seed=0), {"accuracy": 0.9},
+                                annotation_manifest(store, "itc"))  # fmt: skip
+    result = tick(annotation_sensor("itc"), storage, None, instance)
+    assert isinstance(result, SensorResult) and not result.run_requests
+    assert "was trained on these 2 annotation files" in result.skip_reason.skip_message and result.cursor
+    store.put_bytes("annotations/itc/database.db", b"sqlite, one more row")  # new content: retrain
+    changed = tick(annotation_sensor("itc"), storage, result.cursor, instance)
+    assert len(changed.run_requests) == 1
