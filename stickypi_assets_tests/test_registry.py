@@ -15,8 +15,8 @@ from stickypi_assets.ml.bundles import WEIGHTS_RELPATH, weights_version
 from stickypi_assets.ml.itc.config import ItcConfig, save_config
 from stickypi_assets.ml.itc.model import ItcNet, save_checkpoint
 from stickypi_assets.ml.itc.predict import load_classifier
-from stickypi_assets.partitions import multi_partition_key
 from stickypi_assets.model_training import current_on_same_data, validation_metrics
+from stickypi_assets.partitions import multi_partition_key
 from stickypi_assets.registry import ModelRegistry, is_not_worse
 from stickypi_assets.resources import ItcModelResource, StickyPiStorage
 from stickypi_assets.storage.object_store import LocalObjectStore
