@@ -89,11 +89,16 @@ def _cmd_uid_predict_dir(args: argparse.Namespace) -> int:
 
     if args.bundle_dir is None and not args.de_novo:
         raise ValueError("--bundle-dir is required unless --de-novo")
-    written = predict_dir(
-        args.bundle_dir, args.target, force=args.force, de_novo=args.de_novo, device=_device(args)
+    result = predict_dir(
+        args.bundle_dir, args.target, force=args.force, de_novo=args.de_novo, device=_device(args), progress=True
     )
-    print(f"wrote {len(written)} SVG file(s) under {args.target}")
-    return 0
+    print(
+        f"{len(result.written)} written, {len(result.skipped)} skipped (annotation exists), "
+        f"{len(result.failed)} failed under {args.target}"
+    )
+    for jpg, reason in result.failed:
+        print(f"  failed {jpg}: {reason}")
+    return 1 if result.failed else 0
 
 
 def _cmd_uid_train(args: argparse.Namespace) -> int:
@@ -112,7 +117,7 @@ def _cmd_uid_train(args: argparse.Namespace) -> int:
 def _cmd_uid_validate(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.uid.validate import validate
 
-    result = validate(args.bundle_dir, args.target, device=_device(args))
+    result = validate(args.bundle_dir, args.target, device=_device(args), progress=True)
     print(json.dumps(result.metrics, indent=2))
     print(f"results.json, metrics.json and validation SVGs written to {result.out_dir}")
     return 0
@@ -121,7 +126,7 @@ def _cmd_uid_validate(args: argparse.Namespace) -> int:
 def _cmd_sim_predict_dir(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.sim.predict import predict_dir
 
-    day = predict_dir(args.bundle_dir, args.target, force=args.force, torch_device=_device(args))
+    day = predict_dir(args.bundle_dir, args.target, force=args.force, torch_device=_device(args), progress=True)
     written = [r for r in day.records if r.directory is not None]
     print(f"{len(day.records)} tuboid(s), {len(written)} written under {Path(args.target) / 'tuboids'}")
     return 0
@@ -130,7 +135,7 @@ def _cmd_sim_predict_dir(args: argparse.Namespace) -> int:
 def _cmd_sim_train(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.sim.train import train
 
-    result = train(args.bundle_dir, restart=args.restart_training, device=_device(args))
+    result = train(args.bundle_dir, restart=args.restart_training, device=_device(args), progress=True)
     print(f"trained {result.rounds} -> {result.weights} (version {result.version})")
     if result.last_validation:
         print("validation: " + json.dumps(result.last_validation, default=str))
@@ -140,7 +145,7 @@ def _cmd_sim_train(args: argparse.Namespace) -> int:
 def _cmd_sim_validate(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.sim.train import validate
 
-    metrics = validate(args.bundle_dir, args.target, device=_device(args))
+    metrics = validate(args.bundle_dir, args.target, device=_device(args), progress=True)
     print(json.dumps(metrics, indent=2, default=str))
     return 0
 
@@ -148,7 +153,7 @@ def _cmd_sim_validate(args: argparse.Namespace) -> int:
 def _cmd_sim_candidates(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.sim.candidates import make_candidates
 
-    written = make_candidates(args.target, filter_k=args.filter, force=args.force)
+    written = make_candidates(args.target, filter_k=args.filter, force=args.force, progress=True)
     print(f"wrote {len(written)} candidate pair SVG(s) under {Path(args.target) / 'candidates'}")
     return 0
 
@@ -253,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="Siamese Insect Matcher tools")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
-    spd = sim_sub.add_parser("predict-dir", help="track <target>/*.svg (one device) into <target>/tuboids/")
+    spd = sim_sub.add_parser(
+        "predict-dir", help="track <target>/*.svg (one device; a_<stem>.svg replaces <stem>.svg) into <target>/tuboids/"
+    )
     spd.add_argument("-b", "--bundle-dir", required=True, help="SIM bundle with output/model_final.pth")
     spd.add_argument("-t", "--target", required=True)
     spd.add_argument("-f", "--force", action="store_true", help="replace an existing <target>/tuboids/")
@@ -270,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     sva.add_argument("-g", "--gpu", action="store_true")
     sva.set_defaults(func=_cmd_sim_validate)
     sca = sim_sub.add_parser("make-candidates", help="pre-grouped two-frame SVGs from consecutive annotated frames")
-    sca.add_argument("-t", "--target", required=True, help="folder of <device>.<datetime>.svg")
+    sca.add_argument("-t", "--target", required=True,
+                     help="folder of <device>.<datetime>.svg (a curated a_<stem>.svg replaces <stem>.svg)")
     sca.add_argument("-k", "--filter", type=int, default=1, help="keep every k-th consecutive pair")
     sca.add_argument("-f", "--force", action="store_true", help="replace a non-empty <target>/candidates/")
     sca.set_defaults(func=_cmd_sim_candidates)

@@ -7,6 +7,9 @@ overlap with IoU >= 0.75 are matched one-to-one (greedy, best IoU first, the UID
 :func:`~stickypi_assets.ml.uid.validate.iou_match_pairs`) and written as groups with an arrow; the others
 are written ungrouped for the annotator to pair.
 
+A curated annotation ``a_<stem>.svg`` (the original tools' convention for a manually checked UID SVG) takes
+precedence over ``<stem>.svg`` of the same image: each image counts once, from one file (:func:`annotation_files`).
+
 Differences from the original: pairs that would straddle two devices (the last image of one device and the
 first of the next in name order) are skipped instead of aborting the whole run, and each SVG is parsed once
 even though it appears in two pairs.
@@ -16,7 +19,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 from pathlib import Path
+
+from tqdm import tqdm
 
 from stickypi_assets.formats.names import InvalidImageName, parse_stem
 from stickypi_assets.formats.sim_svg import SimPair, sim_name, write_sim_svg
@@ -28,6 +34,26 @@ log = logging.getLogger(__name__)
 #: IoU above which two outlines of consecutive frames are pre-grouped as the same insect.
 PREMATCH_IOU = 0.75
 CANDIDATES_DIRNAME = "candidates"
+#: Prefix of a manually curated UID annotation, which wins over ``<stem>.svg`` for the same image.
+CURATED_PREFIX = "a_"
+
+
+def annotation_files(target_dir: str | Path) -> list[tuple[str, Path]]:
+    """``(stem, path)`` for the UID SVGs of ``target_dir`` (non-recursive), sorted by stem, one per image.
+
+    ``a_<stem>.svg`` is used when present, else ``<stem>.svg``; never both. Stems are not validated here.
+    """
+    chosen: dict[str, Path] = {}
+    for path in sorted(p for p in Path(target_dir).glob("*.svg") if p.is_file()):
+        curated = path.name.startswith(CURATED_PREFIX)
+        stem = path.stem[len(CURATED_PREFIX) :] if curated else path.stem
+        if stem not in chosen:
+            chosen[stem] = path
+            continue
+        curated_path, plain = (path, chosen[stem]) if curated else (chosen[stem], path)
+        log.info("%s: using the curated %s, not %s", stem, curated_path.name, plain.name)
+        chosen[stem] = curated_path
+    return sorted(chosen.items())
 
 
 def prematch_groups(frame0: UidSvg, frame1: UidSvg, threshold: float = PREMATCH_IOU) -> list[tuple[int, int]]:
@@ -44,25 +70,31 @@ def make_candidates(
     force: bool = False,
     prematch: bool = True,
     iou_threshold: float = PREMATCH_IOU,
+    progress: bool = False,
 ) -> list[Path]:
     """Write candidate SiamSVGs for consecutive ``<device>.<datetime>.svg`` of ``target_dir``; return their paths.
 
-    Raises ``ValueError`` for fewer than two SVGs or badly named ones, ``FileExistsError`` when
-    ``<target>/candidates/`` exists and is not empty (``force`` deletes and recreates it).
+    ``a_<stem>.svg`` replaces ``<stem>.svg`` when both exist. Raises ``ValueError`` for fewer than two images
+    or badly named SVGs, ``FileExistsError`` when ``<target>/candidates/`` exists and is not empty (``force``
+    deletes and recreates it). ``progress`` shows a progress bar (one step per pair) on stderr.
     """
     if filter_k < 1:
         raise ValueError(f"filter_k must be >= 1, got {filter_k}")
     target = Path(target_dir)
-    files = sorted(p for p in target.glob("*.svg") if p.is_file())
+    files = []
     names = []
     bad = []
-    for path in files:
+    for stem, path in annotation_files(target):
         try:
-            names.append(parse_stem(path.stem, check_epoch=False))
+            names.append(parse_stem(stem, check_epoch=False))
+            files.append(path)
         except InvalidImageName:
             bad.append(path.name)
     if bad:
-        raise ValueError(f"{target}: SVG names must be '<device>.<YYYY-MM-DD_HH-MM-SS>.svg', got {bad[:5]}")
+        raise ValueError(
+            f"{target}: SVG names must be '<device>.<YYYY-MM-DD_HH-MM-SS>.svg' (or 'a_<device>.<...>.svg'), "
+            f"got {bad[:5]}"
+        )
     if len(files) < 2:
         raise ValueError(f"{target}: at least two annotated SVGs are needed, found {len(files)}")
     out = target / CANDIDATES_DIRNAME
@@ -83,7 +115,8 @@ def make_candidates(
             cache[i] = read_uid_svg(files[i])
         return cache[i]
 
-    for i in range(len(files) - 1):
+    for i in tqdm(range(len(files) - 1), desc="sim make-candidates", unit="pair", disable=not progress,
+                  file=sys.stderr):
         if i % filter_k:
             continue
         n0, n1 = names[i], names[i + 1]

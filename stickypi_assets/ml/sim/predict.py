@@ -11,25 +11,30 @@ What a Dagster asset for (device, day D) does, in order (see :func:`track_day`):
 
 :func:`predict_dir` reproduces the original ``standalone_sim.py predict_dir`` on a folder of
 ``<device>.<datetime>.svg`` (one device): tuboids in ``<target>/tuboids/`` and a video, refusing to overwrite
-unless ``force`` (it also works when no tuboid is found, which crashed the original, defect 19).
+unless ``force`` (it also works when no tuboid is found, which crashed the original, defect 19). A curated
+``a_<stem>.svg`` is used instead of ``<stem>.svg`` for the same image.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import torch
+from tqdm import tqdm
 
 from stickypi_assets.formats.names import parse_stem
 from stickypi_assets.formats.tuboids import TuboidId
 from stickypi_assets.formats.uid_svg import read_uid_svg
+from stickypi_assets.ml.sim.candidates import annotation_files
 from stickypi_assets.ml.sim.config import WEIGHTS_RELPATH, SimConfig, bundle_config
-from stickypi_assets.ml.sim.features import Frame
+from stickypi_assets.ml.sim.features import Frame, PairBatch
 from stickypi_assets.ml.sim.model import Matcher, SiameseMatcher, weights_version
 from stickypi_assets.ml.sim.outputs import WrittenTuboid, video_name, write_tuboids, write_video
 from stickypi_assets.ml.sim.tracking import Tracker, TrackingResult, TrackState
@@ -98,12 +103,29 @@ def track_day(
     return out
 
 
+class _ProgressMatcher:
+    """A :class:`Matcher` that advances a progress bar by the number of pairs it scores."""
+
+    def __init__(self, matcher: Matcher, bar: tqdm) -> None:
+        self.matcher = matcher
+        self.bar = bar
+
+    def score_pairs(self, batch: PairBatch) -> np.ndarray:
+        scores = self.matcher.score_pairs(batch)
+        self.bar.update(len(batch))
+        return scores
+
+
 def predict_dir(bundle_dir: str | Path, target: str | Path, force: bool = False,
-                torch_device: str | torch.device | None = None) -> DayTracks:
-    """Track every ``<device>.<datetime>.svg`` of ``target`` into ``<target>/tuboids/`` (+ video there)."""
+                torch_device: str | torch.device | None = None, progress: bool = False) -> DayTracks:
+    """Track every ``<device>.<datetime>.svg`` of ``target`` into ``<target>/tuboids/`` (+ video there).
+
+    ``a_<stem>.svg`` (curated) replaces ``<stem>.svg`` when both exist. ``progress`` shows progress bars on
+    stderr: one step per frame read, then one per pair of instances scored while tracking.
+    """
     target = Path(target)
-    paths = sorted(p for p in target.glob("*.svg") if p.is_file())
-    names = [parse_stem(p.stem, check_epoch=False) for p in paths]
+    files = annotation_files(target)
+    names = [parse_stem(stem, check_epoch=False) for stem, _ in files]
     devices = {n.device for n in names}
     if len(devices) != 1:
         raise ValueError(f"{target}: expected SVGs of exactly one device, found {sorted(devices)}")
@@ -114,9 +136,13 @@ def predict_dir(bundle_dir: str | Path, target: str | Path, force: bool = False,
             raise FileExistsError(f"{out_root} exists (use force to replace it)")
         shutil.rmtree(out_root)
     matcher, config, version = load_matcher(bundle_dir, device=torch_device or default_torch_device())
-    frames = [frame_from_svg(p) for p in paths]
+    frames = [
+        frame_from_svg(path, stem)
+        for stem, path in tqdm(files, desc="sim read", unit="frame", disable=not progress, file=sys.stderr)
+    ]
     start, end = min(n.datetime for n in names), max(n.datetime for n in names)
-    result = Tracker(matcher, config).track(frames, device=device, end=end)
+    with tqdm(desc="sim track", unit="pair", disable=not progress, file=sys.stderr) as bar:
+        result = Tracker(_ProgressMatcher(matcher, bar), config).track(frames, device=device, end=end)
     records = write_tuboids(out_root, result.tuboids, device, start, end, version)
     series_id = TuboidId(device=device, start=start, end=end, version=version, index=0).series_id
     video = write_video(out_root / series_id / video_name(device, frames), frames, result.tuboids,

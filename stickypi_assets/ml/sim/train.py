@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from stickypi_assets.ml.sim.config import WEIGHTS_RELPATH, SimConfig, bundle_config
 from stickypi_assets.ml.sim.dataset import BalancedSampler, PairDataset, PairSource, load_sources
@@ -105,11 +107,12 @@ def binary_metrics(pred: np.ndarray, labels: np.ndarray, threshold: float = 0.5)
 
 
 def evaluate(net: SiameseNet, dataset: PairDataset, device: str | torch.device = "cpu",
-             batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             batch_size: int = 256, progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(s, q, m, labels)`` of every pair of ``dataset`` in the fixed validation order, no augmentation.
 
     Runs through a fresh :class:`SiameseMatcher`, so each crop is embedded once per pass however many
-    pairs it is in (the weights change between passes, so nothing is cached across them).
+    pairs it is in (the weights change between passes, so nothing is cached across them). Pairs are
+    scored ``batch_size`` at a time; ``progress`` shows a progress bar (one step per pair) on stderr.
     """
     records = dataset.validation_records()
     if not records:
@@ -117,9 +120,14 @@ def evaluate(net: SiameseNet, dataset: PairDataset, device: str | torch.device =
         return z, z, z, z
     was_training = net.training
     matcher = SiameseMatcher(net, device=device, batch_size=batch_size)
-    batch, labels = dataset.spec_batch(records)
-    s, q, m = matcher.score_components(batch)
+    parts: list[tuple[np.ndarray, ...]] = []
+    with tqdm(total=len(records), desc="sim validate", unit="pair", disable=not progress, file=sys.stderr) as bar:
+        for start in range(0, len(records), batch_size):
+            batch, labels = dataset.spec_batch(records[start : start + batch_size])
+            parts.append((*matcher.score_components(batch), labels))
+            bar.update(len(labels))
     net.train(was_training)
+    s, q, m, labels = (np.concatenate(column) for column in zip(*parts, strict=True))
     return s, q, m, labels
 
 
@@ -187,11 +195,13 @@ def train(
     restart: bool = False,
     device: str | torch.device = "cpu",
     on_validation: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = False,
 ) -> TrainResult:
     """Train the bundle's model on its ``data/`` SiamSVGs (or on ``sources``) and save ``output/model_final.pth``.
 
     ``config`` defaults to the bundle's; ``restart`` ignores existing weights. ``on_validation`` receives
-    each metrics record (also appended to ``output/metrics.jsonl``).
+    each metrics record (also appended to ``output/metrics.jsonl``). ``progress`` shows a progress bar per
+    stage (one step per round) on stderr.
     """
     bundle_dir = Path(bundle_dir)
     config = config or bundle_config(bundle_dir)
@@ -279,7 +289,9 @@ def train(
         losses: list[float] = []
         lr = base_lr
         validated_at = first
-        for r in range(first, n_rounds):
+        bar = tqdm(range(first, n_rounds), desc=f"sim train {stage}", unit="round", disable=not progress,
+                   file=sys.stderr)
+        for r in bar:
             lr = base_lr * config.gamma**r
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -288,13 +300,18 @@ def train(
             loss = _stage_step(net, stage, batch, labels, device)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss.detach().cpu()))
+            step_loss = float(loss.detach().cpu())
+            losses.append(step_loss)
             rounds_done[stage] += 1
             if r % config.checkpoint_period == config.checkpoint_period - 1:
                 save(stage, r + 1, optimizer)
                 validate_now(stage, r + 1, lr, losses)
                 validated_at = r + 1
                 losses = []
+            val_loss = last.get("loss")
+            bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2g}",
+                            val_loss="-" if val_loss is None else f"{val_loss:.3f}", refresh=False)
+        bar.close()
         # The last rounds of a stage are always kept (defect 20), and recorded as the next stage's start.
         next_stage = STAGES[si + 1] if si + 1 < len(STAGES) else None
         save(next_stage, 0, None)
@@ -317,12 +334,14 @@ def validate(
     config: SimConfig | None = None,
     sources: Sequence[PairSource] | None = None,
     device: str | torch.device = "cpu",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Score every validation pair with the bundle's weights; write ``results.json`` and ``metrics.json``.
 
     ``results.json`` is the original's list of ``{"pred": score, "gt": 0.0 | 1.0}`` (fixed order, all
     negatives included); ``metrics.json`` holds AUC, accuracy, recall, specificity, balanced accuracy and
     loss of M (and of S under ``s_*``), the pair counts and the model version. Returns the metrics.
+    ``progress`` shows a progress bar (one step per pair) on stderr.
     """
     bundle_dir, target = Path(bundle_dir), Path(target)
     config = config or bundle_config(bundle_dir)
@@ -333,7 +352,8 @@ def validate(
     if sources is None:
         sources = load_sources(bundle_dir / "data")
     val_set = PairDataset(sources, "validation", crop_size=net.crop_size)
-    s, _, m, labels = evaluate(net, val_set, device=device, batch_size=config.inference_batch_size)
+    s, _, m, labels = evaluate(net, val_set, device=device, batch_size=config.inference_batch_size,
+                               progress=progress)
     target.mkdir(parents=True, exist_ok=True)
     results = [{"pred": float(p), "gt": float(g)} for p, g in zip(m, labels, strict=True)]
     (target / "results.json").write_text(json.dumps(results), encoding="utf-8")

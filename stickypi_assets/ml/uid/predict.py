@@ -9,14 +9,16 @@ It takes an already-decoded image so callers decode each JPEG exactly once.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from stickypi_assets.formats.annotations import DEFAULT_FILL, Instance
 from stickypi_assets.formats.names import InvalidImageName, format_datetime, parse_image_name
@@ -29,7 +31,6 @@ from stickypi_assets.ml.uid.postprocess import merge_candidates, tile_candidates
 from stickypi_assets.ml.uid.tiling import iter_tile_batches, pad_image, plan_tiles
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -100,6 +101,8 @@ def predict_image(
 
 def decode_jpeg(data: bytes) -> np.ndarray:
     """BGR uint8 array of JPEG bytes (EXIF orientation ignored, like the SVG reader)."""
+    if not data:
+        raise ValueError("cannot decode image (empty file)")
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise ValueError(f"cannot decode image ({len(data)} bytes)")
@@ -159,6 +162,29 @@ def iter_jpegs(target: Path) -> Iterator[Path]:
             yield path
 
 
+@dataclass
+class PredictDirResult:
+    """What :func:`predict_dir` did, per JPEG found.
+
+    ``written``: SVGs written; ``skipped``: JPEGs left alone because ``<stem>.svg`` or ``a_<stem>.svg`` exists;
+    ``failed``: ``(jpeg, reason)`` for JPEGs that could not be read, decoded, predicted or written (no SVG is
+    left for them). Iterating, ``len()`` and indexing see ``written``, the list earlier versions returned.
+    """
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self.written)
+
+    def __len__(self) -> int:
+        return len(self.written)
+
+    def __getitem__(self, index: int) -> Path:
+        return self.written[index]
+
+
 def predict_dir(
     bundle_dir: str | Path | None,
     target: str | Path,
@@ -168,12 +194,17 @@ def predict_dir(
     device: str = "cpu",
     detector: Detector | None = None,
     config: UidConfig | None = None,
-) -> list[Path]:
-    """Write ``<stem>.svg`` next to every JPEG under ``target``; returns the files written.
+    progress: bool = False,
+) -> PredictDirResult:
+    """Write ``<stem>.svg`` next to every JPEG under ``target``; returns what was written, skipped and failed.
 
     A JPEG is skipped when ``<stem>.svg`` or ``a_<stem>.svg`` (the "manually annotated" convention)
     already exists, unless ``force``. ``de_novo`` writes SVGs without paths, for annotating from scratch,
     and needs no bundle. ``detector``/``config`` override the bundle's (tests, custom backends).
+
+    One bad JPEG (unreadable, corrupt, or failing in the model) is logged as a warning and recorded in
+    ``failed``; the others are still processed. SVGs are written atomically (temporary file, then rename),
+    so a failure never leaves half a file. ``progress`` shows a progress bar (one step per JPEG) on stderr.
     """
     target = Path(target)
     if not target.is_dir():
@@ -184,22 +215,33 @@ def predict_dir(
             raise ValueError("a bundle is needed to predict (or use de_novo=True)")
         detector, config, version = load_detector(bundle_dir, device=device, config=config)
     config = config or (bundle_config(bundle_dir) if bundle_dir is not None else UidConfig())
-    written = []
-    for jpg in iter_jpegs(target):
+    result = PredictDirResult()
+    jpegs = list(iter_jpegs(target))
+    bar = tqdm(jpegs, desc="uid predict-dir", unit="jpg", disable=not progress, file=sys.stderr)
+    for jpg in bar:
         out = jpg.with_suffix(".svg")
         if not force and (out.exists() or out.with_name(f"a_{out.name}").exists()):
             log.info("skip %s: annotation exists", jpg)
+            result.skipped.append(jpg)
             continue
-        data = jpg.read_bytes()
-        image = decode_jpeg(data)
-        instances = [] if de_novo else predict_image(detector, image, config)
-        metadata = image_metadata(jpg, data, version)
-        if de_novo:
-            metadata.pop("algo_name")
-            metadata.pop("algo_version")
-        doc = UidSvg(
-            jpeg_bytes=data, width=image.shape[1], height=image.shape[0], metadata=metadata, instances=instances
-        )
-        write_uid_svg(doc, out)
-        written.append(out)
-    return written
+        try:
+            data = jpg.read_bytes()
+            image = decode_jpeg(data)
+            instances = [] if de_novo else predict_image(detector, image, config)
+            metadata = image_metadata(jpg, data, version)
+            if de_novo:
+                metadata.pop("algo_name")
+                metadata.pop("algo_version")
+            doc = UidSvg(
+                jpeg_bytes=data, width=image.shape[1], height=image.shape[0], metadata=metadata, instances=instances
+            )
+            write_uid_svg(doc, out)  # atomic: a temporary file renamed over ``out``
+        except Exception as exc:  # one bad image never stops the folder: record it, go on
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("UID failed on %s: %s", jpg, reason)
+            result.failed.append((jpg, reason))
+        else:
+            result.written.append(out)
+        bar.set_postfix(written=len(result.written), skipped=len(result.skipped), failed=len(result.failed),
+                        refresh=False)
+    return result

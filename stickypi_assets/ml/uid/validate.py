@@ -24,12 +24,14 @@ import contextlib
 import io
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from stickypi_assets.formats.annotations import Instance, class_for_stroke
 from stickypi_assets.formats.split import split_for_md5
@@ -248,10 +250,11 @@ def validate(
     config: UidConfig | None = None,
     version: str | None = None,
     write_svgs: bool = True,
+    progress: bool = False,
 ) -> ValidationResult:
     """Validate the bundle's model on its validation SVGs; writes ``results.json``, ``metrics.json``
     and ``validation_<svg>`` files into ``out_dir`` (created). ``detector``/``config`` override the
-    bundle's (tests, other backends)."""
+    bundle's (tests, other backends); ``progress`` shows a progress bar (one step per SVG) on stderr."""
     from stickypi_assets.ml.uid.predict import load_detector, predict_image
 
     bundle_dir, out_dir = Path(bundle_dir), Path(out_dir)
@@ -260,10 +263,13 @@ def validate(
     config = config or bundle_config(bundle_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluated, files = [], []
-    for path in sorted((bundle_dir / "data").glob("*.svg")):
+    paths = sorted((bundle_dir / "data").glob("*.svg"))
+    bar = tqdm(paths, desc="uid validate", unit="svg", disable=not progress, file=sys.stderr)
+    for path in bar:
         doc = read_uid_svg(path)
         if split_for_md5(doc.md5) != "validation":
             continue
+        bar.set_postfix(validation=len(evaluated) + 1)
         predictions = predict_image(detector, doc.decode_image(), config)
         evaluated.append(EvaluatedImage(path.name, doc.width, doc.height, list(doc.instances), predictions))
         if write_svgs:

@@ -1,4 +1,4 @@
-"""Candidate SiamSVGs: consecutive pairs, IoU pre-grouping, round trip through read_sim_svg."""
+"""Candidate SiamSVGs: consecutive pairs, IoU pre-grouping, curated a_ files, round trip through read_sim_svg."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from stickypi_assets.formats.sim_svg import read_sim_svg
 from stickypi_assets.formats.uid_svg import UidSvg, read_uid_svg, write_uid_svg
-from stickypi_assets.ml.sim.candidates import make_candidates
+from stickypi_assets.ml.sim.candidates import annotation_files, make_candidates
 from stickypi_assets_tests.ml.sim.helpers import DEVICE, card, jpeg, square
 
 
@@ -60,3 +60,25 @@ def test_pairs_across_devices_are_skipped(tmp_path):
     write_image(tmp_path, "ffffffff.2020-06-20_20-20-00", [(40, 40)], seed=2)
     written = make_candidates(tmp_path)
     assert [p.parent.name for p in written] == ["ffffffff"]
+
+
+@pytest.mark.parametrize("device", [DEVICE, "afbd6f68"])  # 'a_afbd…' sorts before 'afbd…', '0a5b…' before 'a_0a5b…'
+def test_curated_a_files_replace_their_plain_svg(tmp_path, device, capsys):
+    t = ["2020-06-20_20-19-15", "2020-06-20_20-37-59", "2020-06-20_20-56-43"]
+    write_image(tmp_path, f"{device}.{t[0]}", [(40, 40)], seed=0)
+    write_image(tmp_path, f"{device}.{t[1]}", [(41, 40)], seed=1)  # superseded by the curated file below
+    write_image(tmp_path, f"a_{device}.{t[1]}", [(41, 40), (150, 100)], seed=11)
+    write_image(tmp_path, f"a_{device}.{t[2]}", [(150, 101)], seed=2)  # curated only
+    assert [(stem, p.name) for stem, p in annotation_files(tmp_path)] == [
+        (f"{device}.{t[0]}", f"{device}.{t[0]}.svg"),
+        (f"{device}.{t[1]}", f"a_{device}.{t[1]}.svg"),
+        (f"{device}.{t[2]}", f"a_{device}.{t[2]}.svg"),
+    ]
+    written = make_candidates(tmp_path, progress=True)
+    assert [p.name for p in written] == [f"{device}.{t[0]}.{t[1]}.svg", f"{device}.{t[1]}.{t[2]}.svg"]
+    first, second = (read_sim_svg(p) for p in written)
+    curated = read_uid_svg(tmp_path / f"a_{device}.{t[1]}.svg")
+    assert first.frame1.jpeg_bytes == curated.jpeg_bytes and len(first.frame1.instances) == 2
+    assert second.frame0.jpeg_bytes == curated.jpeg_bytes
+    assert first.groups == [(0, 0)] and second.groups == [(1, 0)]
+    assert "sim make-candidates" in capsys.readouterr().err

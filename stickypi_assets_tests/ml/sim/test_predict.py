@@ -23,14 +23,14 @@ def bundle(tmp_path):
     return tmp_path / "bundle"
 
 
-def write_series(directory, n: int, centres):
+def write_series(directory, n: int, centres, prefix: str = "", frames=None):
     directory.mkdir(parents=True, exist_ok=True)
-    for k in range(n):
+    for k in range(n) if frames is None else frames:
         when = T0 + timedelta(minutes=20 * k)
         img = card(centres=centres, seed=k)
         doc = UidSvg(jpeg_bytes=jpeg(img), width=img.shape[1], height=img.shape[0], metadata={},
                      instances=[square(x, y) for x, y in centres])
-        write_uid_svg(doc, directory / f"{DEVICE}.{when:%Y-%m-%d_%H-%M-%S}.svg")
+        write_uid_svg(doc, directory / f"{prefix}{DEVICE}.{when:%Y-%m-%d_%H-%M-%S}.svg")
 
 
 def test_predict_dir(tmp_path):
@@ -51,6 +51,23 @@ def test_predict_dir(tmp_path):
     empty = tmp_path / "empty"
     write_series(empty, 3, [])
     assert predict_dir(b, empty).records == []
+
+
+def test_predict_dir_uses_curated_a_files_once(tmp_path, capsys):
+    b = bundle(tmp_path)
+    target = tmp_path / "target"
+    write_series(target, 5, [(40, 40), (150, 100)])
+    # frame 2 was curated (outlines moved by 4 px); frame 5 only exists as a curated file
+    write_series(target, 0, [(44, 40), (154, 100)], prefix="a_", frames=[2, 5])
+    out = predict_dir(b, target, progress=True)
+    err = capsys.readouterr().err
+    assert "sim read" in err and "6/6" in err and "sim track" in err
+    tuboids, failures = read_tuboids(target / "tuboids")
+    assert failures == [] and len(tuboids) == 2 and len(out.records) == 2
+    for t in tuboids:
+        stems = [f.stem for f in t.frames]
+        assert len(stems) == 6 and len(set(stems)) == 6  # every image once
+        assert [round(f.centroid_x) - round(t.frames[0].centroid_x) for f in t.frames] == [0, 0, 4, 0, 0, 4]
 
 
 def test_track_day_rejects_frames_outside_the_day():

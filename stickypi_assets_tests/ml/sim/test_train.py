@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 
 from stickypi_assets.ml.sim.config import SimConfig
-from stickypi_assets.ml.sim.dataset import PairSource
-from stickypi_assets.ml.sim.model import SiameseNet, save_checkpoint
-from stickypi_assets.ml.sim.train import train, validate
+from stickypi_assets.ml.sim.dataset import PairDataset, PairSource
+from stickypi_assets.ml.sim.model import SiameseNet, load_checkpoint, save_checkpoint
+from stickypi_assets.ml.sim.train import evaluate, train, validate
 from stickypi_assets_tests.ml.sim.helpers import TINY_NET, tiny_sim_pair
 
 
@@ -68,3 +69,24 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     # resuming a finished run is a new schedule from its weights (fine-tuning), as the original did
     result = train(tmp_path, config=config, sources=sources())
     assert result.rounds == {"siamese": 3, "dist_ar": 3, "full": 2}
+
+
+def test_progress_bars_only_when_asked_and_chunked_evaluation(tmp_path, capsys):
+    config = tiny_config()
+    train(tmp_path, config=config, sources=sources())
+    validate(tmp_path, tmp_path / "val", config=config, sources=sources())
+    assert capsys.readouterr().err == ""
+    train(tmp_path, config=config, sources=sources(), restart=True, progress=True)
+    err = capsys.readouterr().err
+    for stage, n in (("siamese", 3), ("dist_ar", 3), ("full", 2)):
+        assert f"sim train {stage}" in err and f"{n}/{n}" in err
+    metrics = validate(tmp_path, tmp_path / "val", config=config, sources=sources(), progress=True)
+    assert "sim validate" in capsys.readouterr().err and metrics["n_pos"] + metrics["n_neg"] == 12
+    # scoring the pairs a few at a time (the progress steps) gives the one-batch scores, in the same order
+    net, _ = load_checkpoint(tmp_path / "output" / "model_final.pth", config=config)
+    val_set = PairDataset(sources(), "validation", crop_size=config.crop_size)
+    whole = evaluate(net, val_set, batch_size=256)
+    chunked = evaluate(net, val_set, batch_size=5, progress=True)
+    assert "12/12" in capsys.readouterr().err
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

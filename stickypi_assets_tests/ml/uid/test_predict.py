@@ -80,9 +80,11 @@ def test_predict_dir_writes_svgs_next_to_jpegs_and_respects_existing_annotations
     foreign = read_uid_svg(tmp_path / "foreign.svg")
     assert foreign.metadata["device"] is None and foreign.metadata["datetime"] is None
 
-    assert predict_dir(None, tmp_path, detector=BlobDetector(), config=CONFIG) == []  # nothing new
+    again = predict_dir(None, tmp_path, detector=BlobDetector(), config=CONFIG)
+    assert again.written == [] and again.failed == []  # nothing new
+    assert sorted(p.name for p in again.skipped) == ["0a5bb6f4.2020-06-20_20-19-15.jpg", "curated.jpg", "foreign.JPG"]
     again = predict_dir(None, tmp_path, detector=BlobDetector(), config=CONFIG, force=True)
-    assert len(again) == 3  # force also overrides the a_ protection
+    assert len(again) == 3 and again.skipped == []  # force also overrides the a_ protection
 
 
 def test_de_novo_needs_no_bundle_and_writes_no_paths(tmp_path):
@@ -101,3 +103,40 @@ def test_bundle_without_weights(tmp_path):
         load_detector(tmp_path / "b")
     detector, config, version = load_detector(tmp_path / "b", require_weights=False)
     assert version is None and config.backbone == "resnet18_fpn" and hasattr(detector, "predict_batch")
+
+
+class FailsOnWhite(BlobDetector):
+    """BlobDetector that crashes on tiles holding white pixels (a model failing on one image)."""
+
+    def predict_batch(self, images):
+        if any((im > 240).all(axis=2).any() for im in images):
+            raise RuntimeError("boom")
+        return super().predict_batch(images)
+
+
+def test_bad_jpegs_are_reported_and_the_others_written(tmp_path, capsys):
+    card = synthetic_card(300, 220, POLYGONS)
+    write_jpg(tmp_path / "a.jpg", card)
+    (tmp_path / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "c.jpg").write_bytes(b"")
+    write_jpg(tmp_path / "d.jpg", synthetic_card(120, 100, POLYGONS[:1], colour=(255, 255, 255)))  # model fails
+    write_jpg(tmp_path / "e.jpg", card)
+    (tmp_path / "e.svg").write_text("kept")
+
+    result = predict_dir(None, tmp_path, detector=FailsOnWhite(), config=CONFIG, progress=True)
+    assert [p.name for p in result.written] == ["a.svg"] and list(result) == result.written
+    assert [p.name for p in result.skipped] == ["e.jpg"]
+    assert [p.name for p, _ in result.failed] == ["b.jpg", "c.jpg", "d.jpg"]
+    assert "cannot decode" in result.failed[0][1] and "empty file" in result.failed[1][1]
+    assert result.failed[2][1] == "RuntimeError: boom"
+    # no SVG (not even a partial or temporary one) for the failures; the existing one untouched
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".jpg") == ["a.svg", "e.svg"]
+    assert (tmp_path / "e.svg").read_text() == "kept"
+    assert len(read_uid_svg(tmp_path / "a.svg").instances) == len(POLYGONS)
+    assert "uid predict-dir" in capsys.readouterr().err  # the progress bar
+
+
+def test_predict_dir_is_quiet_by_default(tmp_path, capsys):
+    write_jpg(tmp_path / "x.jpg", synthetic_card(64, 48, []))
+    assert len(predict_dir(None, tmp_path, de_novo=True)) == 1
+    assert capsys.readouterr().err == ""

@@ -122,7 +122,7 @@ def test_coco_mask_ap_is_one_for_perfect_predictions_and_lower_with_misses():
     assert coco_mask_ap([EvaluatedImage("a.svg", 200, 200, gt, [])], config)["AP"] == 0.0
 
 
-def test_validate_writes_results_metrics_and_overlay_svgs(tmp_path):
+def test_validate_writes_results_metrics_and_overlay_svgs(tmp_path, capsys):
     # A model-free detector on synthetic cards: tiling, merging and matching run for real.
     config = UidConfig(tile_size=128, tile_overlap=48, edge_margin=8, original_image_padding=16, match_iou=0.5)
     polys = [rectangle(20, 20, 40, 30), rectangle(100, 90, 60, 40), rectangle(230, 150, 30, 30)]
@@ -134,6 +134,7 @@ def test_validate_writes_results_metrics_and_overlay_svgs(tmp_path):
         {"val_a": (card, polys, "validation"), "val_b": (hidden, polys, "validation"), "train": (card, polys, "train")},
     )
     result = validate(bundle, tmp_path / "out", detector=BlobDetector(), config=config, version="v1")
+    assert capsys.readouterr().err == ""  # no progress bar unless asked
     records = json.loads((tmp_path / "out" / "results.json").read_text())
     assert records == result.records and len(records) == 6
     assert {r["filename"] for r in records} == {"val_a.svg", "val_b.svg"}
@@ -147,6 +148,10 @@ def test_validate_writes_results_metrics_and_overlay_svgs(tmp_path):
     fills = sorted(i.fill for i in overlay.instances)
     assert fills == ["#0000ff"] * 3 + ["#ff0000"] * 3
     assert result.files == ["validation_val_a.svg", "validation_val_b.svg"]
+    again = validate(bundle, tmp_path / "out2", detector=BlobDetector(), config=config, version="v1", progress=True)
+    assert again.records == result.records
+    err = capsys.readouterr().err
+    assert "uid validate" in err and "3/3" in err  # one step per SVG of data/
 
 
 def test_evaluate_with_no_validation_images():
