@@ -302,9 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     wh.set_defaults(func=_cmd_warehouse)
 
     from stickypi_assets.ml.itc.cli import add_parser as add_itc_parser
+    from stickypi_assets.models_cli import add_parser as add_models_parser
     from stickypi_assets.synth.cli import add_parser as add_synth_parser
 
     add_itc_parser(sub)
+    add_models_parser(sub)
     add_synth_parser(sub)
 
     demo = sub.add_parser("demo", help="generate sample data and run the platform on it (no configuration)")
