@@ -2,8 +2,10 @@
 
 1. Generates a small multi-device, multi-day time-lapse (with a deliberately corrupt frame) into the
    embedded object store, and a separate two-day *training* deployment (other seed, other insects).
-2. Trains the small UID, SIM and ITC from random init on the training deployment's ground truth
-   (:mod:`stickypi_assets.demo_models`) into ``<data root>/ml/``, unless trained models are already there.
+2. Puts the training deployment's ground truth into the object store as annotations, with small training
+   recipes (:mod:`stickypi_assets.demo_models`), and materializes the model assets ``uid_model``,
+   ``sim_model`` and ``itc_model``: they train the UID, SIM and ITC from random init, validate them and
+   register them in the model registry (skipped when the registry already has current models).
 3. Lets the device sensor discover the devices.
 4. Materializes ``raw_images`` → ``uid_segmentations`` → ``tuboids`` → ``classifications`` for every device-day
    through Dagster, in date order per device (tuboids continue the previous day's tracks). Runs are persisted in the
@@ -27,7 +29,7 @@ from stickypi_assets.automation.device_sensor import device_discovery_sensor
 from stickypi_assets.definitions import defs
 from stickypi_assets.ingest import image_days
 from stickypi_assets.partitions import DEVICES, multi_partition_key
-from stickypi_assets.resources import ItcModelResource, SimModelResource, StickyPiStorage, UidModelResource
+from stickypi_assets.resources import ItcModelResource, StickyPiStorage
 from stickypi_assets.settings import Settings
 from stickypi_assets.storage.object_store import LocalObjectStore, ObjectStore
 
@@ -71,18 +73,17 @@ def _instance() -> DagsterInstance:
 
 
 def _train_models(
-    settings: Settings, *, seed: int, uid_iters: int | None, retrain: bool, size: tuple[int, int]
-) -> None:
-    from stickypi_assets.demo_models import (
-        train_itc_on_ground_truth,
-        train_sim_on_ground_truth,
-        train_uid_on_ground_truth,
-    )
-    from stickypi_assets.model_training import local_manifest, validation_metrics
+    instance: DagsterInstance, settings: Settings, *, seed: int, uid_iters: int | None, retrain: bool,
+    size: tuple[int, int],
+) -> None:  # fmt: skip
+    """Annotations from a separate training deployment, then the model assets train and register the models."""
+    from dagster import materialize
 
-    local = settings.data_root / "ml"
-    uid_dir, sim_dir, itc_dir = (local / r.bundle_name for r in (UidModelResource, SimModelResource, ItcModelResource))
-    registry = StickyPiStorage().registry()
+    from stickypi_assets.assets.models import itc_model, sim_model, uid_model
+    from stickypi_assets.demo_models import write_demo_annotations
+
+    storage = StickyPiStorage()
+    registry = storage.registry()
     if not retrain and all(registry.current_version(stage) for stage in ("uid", "sim", "itc")):
         print("[2/5] trained models found in the model registry (use --retrain to train them again)")
         return
@@ -90,28 +91,21 @@ def _train_models(
     training = LocalObjectStore(settings.data_root / "training-sample")
     if not training.exists("ground_truth/manifest.json"):
         generate_sample(training, devices=1, days=2, seed=seed + 1000, start=TRAINING_START, corrupt=0, size=size)
-    elapsed = time.perf_counter() - t0
-    print(f"[2/5] training deployment (1 device x 2 days, other insects) in {elapsed:.1f} s; training:")
-    t0 = time.perf_counter()
-    uid = train_uid_on_ground_truth(training, uid_dir, max_iter=uid_iters, progress=True)
-    print(f"      UID: {uid.iterations} iterations on {uid.n_train_images} SVGs in {time.perf_counter() - t0:.0f} s "
-          f"-> {uid_dir} (version {uid.version[:8]})")  # fmt: skip
-    t0 = time.perf_counter()
-    sim = train_sim_on_ground_truth(training, sim_dir)
-    val = sim.last_validation
-    auc = val.get("auc", float("nan"))
-    print(f"      SIM: validation AUC {auc:.3f} in {time.perf_counter() - t0:.0f} s -> {sim_dir}")
-    t0 = time.perf_counter()
-    itc = train_itc_on_ground_truth(training, itc_dir, progress=True)
-    acc = itc.last_validation.get("accuracy", float("nan"))
-    print(f"      ITC: {itc.n_train} training / {itc.n_validation} validation tuboids, validation accuracy "
-          f"{acc:.3f} in {time.perf_counter() - t0:.0f} s -> {itc_dir}")  # fmt: skip
-    for stage, bundle in (("uid", uid_dir), ("sim", sim_dir), ("itc", itc_dir)):
-        metrics = validation_metrics(stage, bundle, bundle / "validation")
-        record, _ = registry.register(stage, bundle, metrics, local_manifest(bundle / "data"))
-        print(f"      registered {stage} {record.version[:8]}: {record.decision}")
-    storage = StickyPiStorage()
-    storage.warehouse().replace_table("models", registry.table_rows())
+    counts = write_demo_annotations(training, storage.object_store(), uid_iters=uid_iters)
+    print(f"[2/5] training deployment (1 device x 2 days, other insects) and its annotations in the store "
+          f"({', '.join(f'{n} {s.upper()} files' for s, n in counts.items())}) in {time.perf_counter() - t0:.1f} s; "
+          "the model assets train from them:")  # fmt: skip
+    for stage, asset in (("uid", uid_model), ("sim", sim_model), ("itc", itc_model)):
+        name = asset.key.to_user_string()
+        t0 = time.perf_counter()
+        run_config = {**QUIET_RUN, "ops": {name: {"config": {"progress_bar": True}}}}
+        result = materialize([asset], instance=instance, resources={"storage": storage}, run_config=run_config)
+        meta = result.asset_materializations_for_node(name)[0].metadata
+        metric = registry.versions(stage)[-1].metric_name
+        value = meta[metric].value if metric in meta else None
+        shown = f"{value:.3f}" if isinstance(value, float) else "n/a"
+        print(f"      {name}: version {meta['trained_version'].value[:8]}, validation {metric} {shown}, "
+              f"in {time.perf_counter() - t0:.0f} s: {meta['decision'].value}")  # fmt: skip
 
 
 def run_demo(
@@ -130,12 +124,12 @@ def run_demo(
     summary = generate_sample(store, devices=devices, days=days, seed=seed, size=size)
     n_images = sum(1 for _ in store.list("raw_images/"))
     print(f"\n[1/5] generated {n_images} synthetic images in {time.perf_counter() - t0:.1f} s: {summary}")
+    instance = _instance()
     if models:
-        _train_models(settings, seed=seed, uid_iters=uid_iters, retrain=retrain, size=size)
+        _train_models(instance, settings, seed=seed, uid_iters=uid_iters, retrain=retrain, size=size)
     else:
         print("[2/5] models skipped (--no-models): ingestion only")
 
-    instance = _instance()
     with build_sensor_context(instance=instance, resources={"storage": storage}) as ctx:
         result = device_discovery_sensor(ctx)
     new = [k for r in getattr(result, "dynamic_partitions_requests", []) for k in r.partition_keys]

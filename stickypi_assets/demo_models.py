@@ -1,8 +1,11 @@
-"""Small models trained on a synthetic deployment's ground truth: what the demo (and a new user) starts with.
+"""Annotations and CPU-sized training recipes from a synthetic deployment's ground truth: what the demo starts with.
 
-No pretrained weights are needed or downloaded. Each function fills a bundle in the original layout
-(``config/``, ``data/``, ``output/``) from the generator's ground truth and trains it from random init with
-a CPU-sized configuration, so ``stickypi demo`` can run the whole chain on a 2-core machine:
+No pretrained weights are needed or downloaded. :func:`write_demo_annotations` plays the annotators: it puts the
+generator's ground truth into the object store exactly where real annotations go (``annotations/uid/*.svg``,
+``annotations/sim/*.svg``, ``annotations/itc/**``, see :mod:`stickypi_assets.model_training`) together with each
+stage's training configuration (``ml/<bundle>/training/config.yaml``). The model assets ``uid_model``,
+``sim_model`` and ``itc_model`` then train, validate and register the models from random init as they would in
+production, so ``stickypi demo`` runs the whole platform on a 2-core machine:
 
 * UID: a ResNet-18-FPN Mask R-CNN with narrow heads on 256 px crops of the ground-truth SVGs (the
   busiest frames first, where the insects are), 512 px tiles at inference;
@@ -17,13 +20,15 @@ figures are on insects the models never saw.
 from __future__ import annotations
 
 import io
-import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from stickypi_assets.ml.sim.config import SimConfig
 from stickypi_assets.ml.uid.config import UidConfig
+from stickypi_assets.model_training import ANNOTATION_PREFIXES
+from stickypi_assets.registry import training_config_key
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.synth.generator import GT_PREFIX
 
@@ -56,12 +61,6 @@ def demo_itc_config():
     )  # fmt: skip
 
 
-def _fresh_bundle(bundle_dir: Path) -> None:
-    for sub in ("data", "output"):
-        shutil.rmtree(bundle_dir / sub, ignore_errors=True)
-    (bundle_dir / "data").mkdir(parents=True)
-
-
 def ground_truth_uid_svgs(store: ObjectStore, n: int) -> list[str]:
     """Keys of the ``n`` ground-truth UID SVGs with the most instances (one per image, spread over devices)."""
     images = pd.read_parquet(io.BytesIO(store.get_bytes(f"{GT_PREFIX}/images.parquet")))
@@ -69,45 +68,50 @@ def ground_truth_uid_svgs(store: ObjectStore, n: int) -> list[str]:
     return images.sort_values(["n_instances", "key"], ascending=[False, True]).svg_key.head(n).tolist()
 
 
-def train_uid_on_ground_truth(
-    store: ObjectStore, bundle_dir: str | Path, *, n_svgs: int = 12, config: UidConfig = DEMO_UID_CONFIG,
-    max_iter: int | None = None, progress: bool = True,
-):  # fmt: skip
-    """Copy ``n_svgs`` ground-truth SVGs into ``<bundle>/data`` and train the UID from random init."""
-    from stickypi_assets.ml.uid.config import save_config
-    from stickypi_assets.ml.uid.train import train
-
-    bundle_dir = Path(bundle_dir)
-    _fresh_bundle(bundle_dir)
-    for key in ground_truth_uid_svgs(store, n_svgs):
-        (bundle_dir / "data" / key.rsplit("/", 1)[-1]).write_bytes(store.get_bytes(key))
-    save_config(config, bundle_dir / "config" / "config.yaml")
-    return train(bundle_dir, restart=True, max_iter=max_iter, progress=progress)
+def _upload_folder(folder: Path, store: ObjectStore, prefix: str) -> int:
+    n = 0
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            store.put_file(f"{prefix}{path.relative_to(folder).as_posix()}", path)
+            n += 1
+    return n
 
 
-def train_sim_on_ground_truth(
-    store: ObjectStore, bundle_dir: str | Path, *, every: int = 2, config: SimConfig = DEMO_SIM_CONFIG
-):
-    """Write grouped pairs of consecutive ground-truth frames into ``<bundle>/data`` and train the SIM."""
-    from stickypi_assets.ml.sim.config import save_config
-    from stickypi_assets.ml.sim.train import train
+def write_demo_annotations(
+    training: ObjectStore, store: ObjectStore, *, uid_iters: int | None = None, n_uid_svgs: int = 12,
+    sim_every: int = 2,
+) -> dict[str, int]:  # fmt: skip
+    """Put ``training``'s ground truth into ``store`` as the three stages' annotations and training configs.
+
+    UID: the ``n_uid_svgs`` busiest ground-truth SVGs; SIM: grouped pairs of every ``sim_every``-th pair of
+    consecutive frames; ITC: the ground-truth tuboids with their annotation ``database.db``. Earlier demo
+    annotations are replaced. Returns the number of annotation files per stage.
+    """
+    from stickypi_assets.ml.itc.config import save_config as save_itc_config
+    from stickypi_assets.ml.sim.config import save_config as save_sim_config
+    from stickypi_assets.ml.uid.config import save_config as save_uid_config
     from stickypi_assets.synth.sim_pairs import ground_truth_pairs, write_pair_svgs
-
-    bundle_dir = Path(bundle_dir)
-    _fresh_bundle(bundle_dir)
-    write_pair_svgs(ground_truth_pairs(store, every=every), bundle_dir / "data")
-    save_config(config, bundle_dir / "config" / "config.yaml")
-    return train(bundle_dir, restart=True)
-
-
-def train_itc_on_ground_truth(store: ObjectStore, bundle_dir: str | Path, *, config=None, progress: bool = True):
-    """Cut the ground truth's tuboids (labelled by taxon) into ``<bundle>/data`` and train the ITC."""
-    from stickypi_assets.ml.itc.config import save_config
-    from stickypi_assets.ml.itc.train import train
     from stickypi_assets.synth.tuboids import write_synth_tuboids
 
-    bundle_dir = Path(bundle_dir)
-    _fresh_bundle(bundle_dir)
-    write_synth_tuboids(store, bundle_dir / "data")
-    save_config(config or demo_itc_config(), bundle_dir / "config" / "config.yaml")
-    return train(bundle_dir, restart=True, progress=progress)
+    for prefix in ANNOTATION_PREFIXES.values():
+        for info in list(store.list(prefix)):
+            store.delete(info.key)
+    counts = {}
+    uid = ANNOTATION_PREFIXES["uid"]
+    keys = ground_truth_uid_svgs(training, n_uid_svgs)
+    for key in keys:
+        store.put_bytes(f"{uid}{key.rsplit('/', 1)[-1]}", training.get_bytes(key), content_type="image/svg+xml")
+    counts["uid"] = len(keys)
+    with tempfile.TemporaryDirectory(prefix="stickypi-demo-annotations-") as tmp:
+        write_pair_svgs(ground_truth_pairs(training, every=sim_every), Path(tmp) / "sim")
+        counts["sim"] = _upload_folder(Path(tmp) / "sim", store, ANNOTATION_PREFIXES["sim"])
+        write_synth_tuboids(training, Path(tmp) / "itc")
+        counts["itc"] = _upload_folder(Path(tmp) / "itc", store, ANNOTATION_PREFIXES["itc"])
+        uid_config = DEMO_UID_CONFIG if uid_iters is None else DEMO_UID_CONFIG.replace(max_iter=uid_iters)
+        for stage, save, config in (("uid", save_uid_config, uid_config), ("sim", save_sim_config, DEMO_SIM_CONFIG),
+                                    ("itc", save_itc_config, demo_itc_config())):  # fmt: skip
+            path = Path(tmp) / f"{stage}.yaml"
+            save(config, path)
+            store.put_file(training_config_key(stage), path)
+    return counts
+

@@ -90,19 +90,19 @@ def validation_metrics(stage: str, bundle: str | Path, out: str | Path, device: 
     return {k: v for k, v in metrics.items() if isinstance(v, int | float | str | type(None))}
 
 
-def _train_and_validate(stage: str, bundle: Path, out: Path, device: str) -> dict[str, Any]:
+def _train_and_validate(stage: str, bundle: Path, out: Path, device: str, progress: bool) -> dict[str, Any]:
     if stage == "uid":
         from stickypi_assets.ml.uid.train import train as uid_train
 
-        uid_train(bundle, restart=True, device=device, progress=False)
+        uid_train(bundle, restart=True, device=device, progress=progress)
     elif stage == "sim":
         from stickypi_assets.ml.sim.train import train as sim_train
 
-        sim_train(bundle, restart=True, device=device)
+        sim_train(bundle, restart=True, device=device, progress=progress)
     else:
         from stickypi_assets.ml.itc.train import train as itc_train
 
-        itc_train(bundle, restart=True, device=device, progress=False)
+        itc_train(bundle, restart=True, device=device, progress=progress)
     return validation_metrics(stage, bundle, out, device)
 
 
@@ -141,9 +141,17 @@ def _default_config(stage: str, path: Path) -> None:
 
 
 def train_stage(
-    store: ObjectStore, registry: ModelRegistry, stage: str, *, tolerance: float = 0.0, device: str = "cpu"
+    store: ObjectStore,
+    registry: ModelRegistry,
+    stage: str,
+    *,
+    tolerance: float = 0.0,
+    device: str = "cpu",
+    progress: bool = False,
 ) -> TrainingOutcome:
-    """Train the stage on its annotations, validate, register; raises ``ValueError`` when there are none."""
+    """Train the stage on its annotations, validate, register; raises ``ValueError`` when there are none.
+
+    ``progress`` shows the training's progress bar on stderr."""
     started = time.perf_counter()
     manifest = annotation_manifest(store, stage)
     if not manifest:
@@ -166,7 +174,7 @@ def train_stage(
             _default_config(stage, config_path)
             source = "defaults"
         log.info("%s: training on %d annotation files, config from %s", stage, len(manifest), source)
-        metrics = _train_and_validate(stage, bundle, Path(tmp) / "validation", device)
+        metrics = _train_and_validate(stage, bundle, Path(tmp) / "validation", device, progress)
         metrics["config_source"] = source
         current_value, note = current_on_same_data(stage, registry, bundle / "data", Path(tmp), device)
         if current_value is not None:

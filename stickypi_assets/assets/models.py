@@ -36,6 +36,7 @@ class TrainingConfig(Config):
     device: str = Field(
         default="auto", description="torch device to train on: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda:0'"
     )
+    progress_bar: bool = Field(default=False, description="show the training's progress bar on the run's stderr")
 
 
 def training_device(requested: str) -> str:
@@ -55,7 +56,9 @@ def _train(
     registry = storage.registry()
     device = training_device(config.device)
     context.log.info(f"training the {stage.upper()} on {device}")
-    outcome = train_stage(store, registry, stage, tolerance=promotion_tolerance(), device=device)
+    outcome = train_stage(
+        store, registry, stage, tolerance=promotion_tolerance(), device=device, progress=config.progress_bar
+    )
     warehouse.replace_table(MODELS.name, registry.table_rows())
     record = outcome.registration
     context.log.info(f"{stage} {record.version}: {record.decision} ({outcome.seconds:.0f} s)")
