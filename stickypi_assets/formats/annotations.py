@@ -120,6 +120,8 @@ class Instance:
     fill: str = DEFAULT_FILL
     value: int = 0
     score: float | None = None
+    #: ``fill-opacity`` written for the path (the original tools write 0.2; validation SVGs draw ground truth at 0.3)
+    fill_opacity: float = 0.2
 
     def __post_init__(self) -> None:
         self.polygon = _as_polygon(self.polygon)

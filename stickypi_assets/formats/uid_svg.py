@@ -60,8 +60,6 @@ SODIPODI_NS = "http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
 INKSCAPE_NS = "http://www.inkscape.org/namespaces/inkscape"
 #: ``id`` of the ``<metadata>`` element holding our JSON metadata.
 METADATA_ID = "stickypi-metadata"
-#: ``fill-opacity`` written for every path (the original tools' default, printed with ``%f``).
-FILL_OPACITY = 0.2
 
 _BYTES_TAG = "__bytes__"
 _TUPLE_TAG = "__tuple__"
@@ -740,7 +738,7 @@ def path_d(polygon: np.ndarray, dy: int = 0) -> str:
 
 
 def path_element(inst: Instance, *, name: str | None = None, dy: int = 0, extra: dict[str, str] | None = None) -> str:
-    style = f"stroke:{inst.stroke};stroke-opacity:1;fill:{inst.fill};fill-opacity:{FILL_OPACITY:f}"
+    style = f"stroke:{inst.stroke};stroke-opacity:1;fill:{inst.fill};fill-opacity:{inst.fill_opacity:f}"
     attrs = {"name": inst.name if name is None else name, "value": str(inst.value)}
     attrs.update(extra or {})
     attrs["style"] = style

@@ -15,7 +15,8 @@ prediction as a false positive.
 ``metrics.json`` adds precision and recall overall and for objects larger than ``LARGE_OBJECT_AREA``
 (manuscript: >90 % both, for objects above ~2 mm²), and COCO mask AP (pycocotools, ``segm``) with
 ``maxDets`` raised to 1000 because a card holds up to hundreds of insects. One ``validation_<svg>`` per
-image shows GT (fill ``#0000ff``) and predictions (fill ``#ff0000``) over the image.
+image shows GT (fill ``#0000ff``, opacity 0.3) and predictions (fill ``#ff0000``, opacity 0.2) over the image, as
+the reference's validation SVGs do.
 """
 
 from __future__ import annotations
@@ -216,7 +217,8 @@ def coco_mask_ap(images: Sequence[EvaluatedImage], config: UidConfig) -> dict[st
 
 def validation_document(doc: UidSvg, predictions: Sequence[Instance], metadata: dict[str, Any]) -> UidSvg:
     """The image with GT (fill ``#0000ff``) and predictions (fill ``#ff0000``) for visual checks."""
-    gt = [Instance(polygon=i.polygon, stroke=i.stroke, name=i.name, fill=GT_FILL, value=i.value) for i in doc.instances]
+    gt = [Instance(polygon=i.polygon, stroke=i.stroke, name=i.name, fill=GT_FILL, value=i.value, fill_opacity=0.3)
+          for i in doc.instances]  # fmt: skip
     pred = [
         Instance(polygon=i.polygon, stroke=i.stroke, name=i.name, fill=PREDICTION_FILL, value=i.value, score=i.score)
         for i in predictions

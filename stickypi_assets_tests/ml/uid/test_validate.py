@@ -147,6 +147,9 @@ def test_validate_writes_results_metrics_and_overlay_svgs(tmp_path, capsys):
     overlay = read_uid_svg(tmp_path / "out" / "validation_val_a.svg")
     fills = sorted(i.fill for i in overlay.instances)
     assert fills == ["#0000ff"] * 3 + ["#ff0000"] * 3
+    text = (tmp_path / "out" / "validation_val_a.svg").read_text()  # the reference's opacities: GT 0.3, predictions 0.2
+    assert text.count("fill:#0000ff;fill-opacity:0.300000") == 3
+    assert text.count("fill:#ff0000;fill-opacity:0.200000") == 3
     assert result.files == ["validation_val_a.svg", "validation_val_b.svg"]
     again = validate(bundle, tmp_path / "out2", detector=BlobDetector(), config=config, version="v1", progress=True)
     assert again.records == result.records
