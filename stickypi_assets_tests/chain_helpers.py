@@ -24,10 +24,17 @@ from stickypi_assets_tests.ml.sim.helpers import IouMatcher
 
 
 class IouSimModel(SimModelResource):
-    """The SIM resource with a bbox-IoU matcher: deterministic, no training needed."""
+    """The SIM resource with a bbox-IoU matcher: deterministic, no training needed.
+
+    ``gating_radius_px`` defaults to the SIM's (200 px, meant for 2592 px frames); scale it down for small
+    synthetic frames, or every pair of a crowded frame is scored.
+    """
+
+    gating_radius_px: float = 200.0
 
     def load(self) -> tuple[Any, Any, str]:
-        return IouMatcher(), SimConfig(min_tuboid_frames=3, crop_size=105), "v-iou"
+        config = SimConfig(min_tuboid_frames=3, crop_size=105, gating_radius_px=self.gating_radius_px)
+        return IouMatcher(), config, "v-iou"
 
 
 def ground_truth_segmentations(store: LocalObjectStore, storage: StickyPiStorage, device: str, days: list[date]):
@@ -35,18 +42,19 @@ def ground_truth_segmentations(store: LocalObjectStore, storage: StickyPiStorage
     images = pd.read_parquet(store.local_path("ground_truth/images.parquet"))
     wh = storage.warehouse()
     out = {}
-    for day in days:
-        rows = images[(images.device == device) & (images.date == day) & (images.status == "ok")]
-        seg = pd.DataFrame({
-            "datetime": rows.datetime, "image_key": rows.key, "svg_key": rows.svg_key, "status": "ok",
-            "n_instances": rows.n_instances.astype(int), "model_version": "ground-truth",
-        })  # fmt: skip
-        wh.write_partition(SEGMENTED_IMAGES.name, PartitionKey(device, day), seg, publish=False)
-        instances = []
-        for r in rows.itertuples():
-            doc = read_uid_svg(store.get_bytes(r.svg_key))
-            instances += instance_rows(doc.instances, device=device, day=day, when=r.datetime, image_key=r.key,
-                                        stem=r.stem, version="ground-truth", run_id=None)  # fmt: skip
-        wh.write_partition(INSTANCES.name, PartitionKey(device, day), pd.DataFrame(instances))
-        out[day] = seg
+    with wh.deferred_publish():  # one copy of the warehouse for all the days, not one per day
+        for day in days:
+            rows = images[(images.device == device) & (images.date == day) & (images.status == "ok")]
+            seg = pd.DataFrame({
+                "datetime": rows.datetime, "image_key": rows.key, "svg_key": rows.svg_key, "status": "ok",
+                "n_instances": rows.n_instances.astype(int), "model_version": "ground-truth",
+            })  # fmt: skip
+            wh.write_partition(SEGMENTED_IMAGES.name, PartitionKey(device, day), seg, publish=False)
+            instances = []
+            for r in rows.itertuples():
+                doc = read_uid_svg(store.get_bytes(r.svg_key))
+                instances += instance_rows(doc.instances, device=device, day=day, when=r.datetime, image_key=r.key,
+                                           stem=r.stem, version="ground-truth", run_id=None)  # fmt: skip
+            wh.write_partition(INSTANCES.name, PartitionKey(device, day), pd.DataFrame(instances))
+            out[day] = seg
     return out

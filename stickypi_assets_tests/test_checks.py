@@ -10,10 +10,13 @@ from dagster import DagsterInstance, materialize
 from stickypi_assets.assets.checks import (
     CHECKS,
     classification_problems,
+    every_raw_image_is_indexed,
+    image_index_problems,
     segmentation_problems,
     tuboid_problems,
 )
 from stickypi_assets.assets.classifications import classifications
+from stickypi_assets.assets.raw_images import raw_images
 from stickypi_assets.assets.tuboids import tuboids
 from stickypi_assets.ingest import index_device_day
 from stickypi_assets.ml.itc.config import ItcConfig, save_config
@@ -76,3 +79,26 @@ def test_checks_pass_on_the_chain_then_name_what_is_missing(tmp_path: Path):
     cls = wh.read_partition_parquet(CLASSIFICATIONS.name, partition)
     wh.write_partition(CLASSIFICATIONS.name, partition, cls.iloc[1:])
     assert classification_problems(wh, partition) == [f"tuboid `{cls.tuboid_id.iloc[0]}` has no classification row"]
+
+
+def test_raw_images_check_reports_late_uploads_and_vanished_objects(tmp_path: Path):
+    store = LocalObjectStore(tmp_path / "store")
+    generate(SYNTH, store)
+    storage = StickyPiStorage(store_url=str(store.root), warehouse_path=str(tmp_path / "wh.duckdb"),
+                              published_path=str(tmp_path / "pub.duckdb"))  # fmt: skip
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("devices", [DEVICE])
+    key = multi_partition_key(DEVICE, DAY)
+    result = materialize([raw_images, every_raw_image_is_indexed], partition_key=key, instance=instance,
+                         resources={"storage": storage})  # fmt: skip
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.passed, evaluation.metadata  # corrupt frames have their error rows: indexed too
+    partition = PartitionKey(DEVICE, DAY)
+    keys = sorted(i.key for i in store.list(f"raw_images/{DEVICE}/"))
+    late = f"raw_images/{DEVICE}/{DEVICE}.{DAY.isoformat()}_23-59-59.jpg"  # uploaded after the day was indexed
+    store.put_bytes(late, store.get_bytes(keys[0]))
+    store.delete(keys[5])
+    assert image_index_problems(storage.warehouse(), partition) == [
+        f"`{late}` is in the store but not in table images (uploaded later? re-run the day)",
+        f"`{keys[5]}` is in table images but no longer in the store",
+    ]

@@ -16,8 +16,10 @@ from dagster import (
 )
 
 from stickypi_assets.assets.classifications import classifications
+from stickypi_assets.assets.raw_images import raw_images
 from stickypi_assets.assets.tuboids import tuboids
 from stickypi_assets.assets.uid_segmentations import uid_segmentations
+from stickypi_assets.ingest import iter_day_objects
 from stickypi_assets.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.resources import StickyPiStorage
 from stickypi_assets.storage.tables import CLASSIFICATIONS, IMAGES, INSTANCES, SEGMENTED_IMAGES, TUBOID_FRAMES, TUBOIDS
@@ -29,6 +31,18 @@ MAX_LISTED = 20
 def _column(warehouse: Warehouse, table: str, partition: PartitionKey, column: str) -> pd.Series:
     rows = warehouse.read_partition_parquet(table, partition)
     return rows[column] if len(rows) else pd.Series([], dtype=object)
+
+
+def image_index_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
+    """Raw image objects of the day without exactly one ``images`` row (uploaded after the day was indexed, or
+    deleted since), so a late upload is noticed instead of silently missing from every later stage."""
+    stored = {info.key for info in iter_day_objects(warehouse.store, partition.device, partition.date)}
+    indexed = _column(warehouse, IMAGES.name, partition, "object_key")
+    out = [f"`{k}` is in the store but not in table images (uploaded later? re-run the day)"
+           for k in sorted(stored - set(indexed))]  # fmt: skip
+    out += [f"`{k}` is in table images but no longer in the store" for k in sorted(set(indexed) - stored)]
+    out += [f"`{k}` has {n} rows in images" for k, n in indexed.value_counts().items() if n > 1]
+    return out
 
 
 def segmentation_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
@@ -83,6 +97,15 @@ def _result(context: AssetCheckExecutionContext, problem: Callable[[Warehouse, P
 
 
 @asset_check(
+    asset=raw_images,
+    partitions_def=DEVICE_DAY,
+    description="Every raw image object of the day has exactly one row in table images (late uploads show here).",
+)
+def every_raw_image_is_indexed(context: AssetCheckExecutionContext, storage: StickyPiStorage):
+    return _result(context, image_index_problems, storage, "raw image objects not indexed exactly once")
+
+
+@asset_check(
     asset=uid_segmentations,
     partitions_def=DEVICE_DAY,
     description="Every image of the day has a segmentation row (instances found, or the error recorded).",
@@ -109,4 +132,9 @@ def every_tuboid_has_one_classification(context: AssetCheckExecutionContext, sto
     return _result(context, classification_problems, storage, "tuboids without exactly one classification")
 
 
-CHECKS = [every_image_has_a_segmentation_row, tuboid_frames_reference_instances, every_tuboid_has_one_classification]
+CHECKS = [
+    every_raw_image_is_indexed,
+    every_image_has_a_segmentation_row,
+    tuboid_frames_reference_instances,
+    every_tuboid_has_one_classification,
+]
