@@ -54,6 +54,10 @@ class UidConfig:
     min_max_obj_size: list[int] = field(default_factory=lambda: [20, 600])
 
     # -- model -----------------------------------------------------------------------------------------
+    #: Detection backend: ``maskrcnn`` (torchvision Mask R-CNN, the keys below) or ``package.module:factory``,
+    #: a callable ``factory(config, device)`` returning a detector with ``predict_batch`` (see
+    #: ``stickypi_assets.ml.uid.detector``) and ``load_weights(path)``: another model plugs in by config alone.
+    detector: str = "maskrcnn"
     #: ResNet + FPN backbone, one of ``BACKBONES``. The original used detectron2's ResNet-101 C4 (a single
     #: feature map); torchvision has no C4 Mask R-CNN, and ``resnet50_fpn`` is the one with COCO weights.
     backbone: str = "resnet50_fpn"
@@ -233,6 +237,8 @@ class UidConfig:
             problems.append("CLASSES must be a non-empty list of [name, colour] pairs")
         elif len({str(c[0]) for c in self.classes}) != len(self.classes):
             problems.append("CLASSES has duplicate names")
+        if self.detector != "maskrcnn" and (self.detector.count(":") != 1 or not all(self.detector.split(":"))):
+            problems.append(f"DETECTOR {self.detector!r} must be 'maskrcnn' or 'package.module:factory'")
         if self.backbone not in BACKBONES:
             problems.append(f"BACKBONE {self.backbone!r} not in {BACKBONES}")
         if self.pretrained not in PRETRAINED:

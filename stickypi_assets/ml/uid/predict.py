@@ -8,6 +8,7 @@ It takes an already-decoded image so callers decode each JPEG exactly once.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import time
@@ -112,6 +113,24 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 # -- bundles ---------------------------------------------------------------------------------------------
 
 
+def build_detector(config: UidConfig, *, device: str = "cpu") -> Any:
+    """The detector the config's ``DETECTOR`` names (random weights): Mask R-CNN, or ``module:factory``."""
+    if config.detector == "maskrcnn":
+        from stickypi_assets.ml.uid.model import MaskRCNNDetector
+
+        return MaskRCNNDetector(config, device=device)
+    module, name = config.detector.split(":")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"DETECTOR {config.detector!r} cannot be loaded: {exc}") from exc
+    detector = factory(config, device)
+    if not isinstance(detector, Detector) or not hasattr(detector, "load_weights"):
+        raise ValueError(f"DETECTOR {config.detector!r} returned {type(detector).__name__}, which lacks "
+                         "predict_batch(images) or load_weights(path)")  # fmt: skip
+    return detector
+
+
 def load_detector(
     bundle_dir: str | Path,
     *,
@@ -125,10 +144,10 @@ def load_detector(
     ``version`` is the md5 of the weights file (``None`` without weights). A bundle without weights
     raises ``FileNotFoundError`` unless ``require_weights=False`` (random weights: tests, benchmarks).
     """
-    from stickypi_assets.ml.uid.model import MaskRCNNDetector, weights_version
+    from stickypi_assets.ml.uid.model import weights_version
 
     config = config or bundle_config(bundle_dir)
-    detector = MaskRCNNDetector(config, device=device)
+    detector = build_detector(config, device=device)
     path = Path(weights) if weights is not None else Path(bundle_dir) / WEIGHTS_RELPATH
     if path.exists():
         detector.load_weights(path)

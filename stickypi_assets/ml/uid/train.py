@@ -181,6 +181,9 @@ def train(
     train_images, val_images = split_images(load_annotated_images(bundle_dir, config))
     log.info("%d training and %d validation images", len(train_images), len(val_images))
 
+    if config.detector != "maskrcnn":
+        raise ValueError(f"DETECTOR {config.detector!r}: this trainer trains the Mask R-CNN only; train a plugged-in "
+                         "detector with its own tools and put its weights in output/model_final.pth")  # fmt: skip
     torch.manual_seed(config.seed)
     detector = MaskRCNNDetector(config, device=device)
     optimizer = make_optimizer(detector, config)

@@ -112,3 +112,20 @@ class BlobDetector:
                 )
             )
         return out
+
+
+class PluggedBlobDetector(BlobDetector):
+    """A :class:`BlobDetector` that a bundle names in its config (``DETECTOR``): what a third-party model provides."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__()
+        self.device = device
+        self.weights: bytes | None = None
+
+    def load_weights(self, path) -> None:
+        self.weights = Path(path).read_bytes()
+
+
+def plugged_blob_detector(config, device: str) -> PluggedBlobDetector:
+    """``DETECTOR: stickypi_assets_tests.ml.uid.helpers:plugged_blob_detector``."""
+    return PluggedBlobDetector(device)

@@ -105,6 +105,25 @@ def test_bundle_without_weights(tmp_path):
     assert version is None and config.backbone == "resnet18_fpn" and hasattr(detector, "predict_batch")
 
 
+def test_a_bundle_plugs_in_another_detector_by_config(tmp_path):
+    bundle = tmp_path / "b"
+    plugged = CONFIG.replace(detector="stickypi_assets_tests.ml.uid.helpers:plugged_blob_detector")
+    save_config(plugged, bundle / "config" / "config.yaml")
+    (bundle / "output").mkdir()
+    (bundle / "output" / "model_final.pth").write_bytes(b"third-party weights")
+    detector, config, version = load_detector(bundle)
+    assert type(detector).__name__ == "PluggedBlobDetector" and detector.weights == b"third-party weights"
+    assert config.detector == plugged.detector and len(version) == 32
+    image = synthetic_card(300, 220, POLYGONS)
+    cv2.imwrite(str(tmp_path / "0a5bb6f4.2020-06-20_10-00-00.jpg"), image)
+    (svg,) = predict_dir(bundle, tmp_path)  # the CLI and the asset load bundles the same way
+    assert len(read_uid_svg(svg).instances) == len(POLYGONS)
+    for bad in ("yolo", "no_such_module:factory", "stickypi_assets_tests.ml.uid.helpers:nothing"):
+        with pytest.raises(ValueError, match="DETECTOR"):
+            save_config(CONFIG.replace(detector=bad), bundle / "config" / "config.yaml")
+            load_detector(bundle)
+
+
 class FailsOnWhite(BlobDetector):
     """BlobDetector that crashes on tiles holding white pixels (a model failing on one image)."""
 
