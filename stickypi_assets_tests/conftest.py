@@ -21,6 +21,20 @@ def stickypi_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (the cores are shared), restored afterwards for other modules.
+
+    A folder or module opts in with an autouse fixture that requests this one.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def stickypi_data() -> Path:
     return stickypi_path()

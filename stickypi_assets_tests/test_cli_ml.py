@@ -24,11 +24,8 @@ DEVICE = "0a5bb6f4"
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(previous)
 
 
 def write_jpg(path: Path, image: np.ndarray) -> None:

@@ -7,11 +7,8 @@ import torch
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")
