@@ -18,9 +18,11 @@ did not produce (e.g. a series named after an older model version) are removed.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -37,6 +39,8 @@ from stickypi_assets.ml.sim.predict import frame_from_svg, track_day
 from stickypi_assets.ml.sim.tracking import TrackState
 from stickypi_assets.segmentation import polygon_wkt
 from stickypi_assets.storage.object_store import ObjectNotFound, ObjectStore
+from stickypi_assets.storage.tables import IMAGES, SEGMENTED_IMAGES
+from stickypi_assets.storage.warehouse import PartitionKey, parquet_key
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,44 @@ def load_state(store: ObjectStore, device: str, day: date) -> TrackState | None:
         return TrackState.from_json(store.get_bytes(state_key(device, day)))
     except ObjectNotFound:
         return None
+
+
+def wait_for_state(
+    store: ObjectStore,
+    device: str,
+    day: date,
+    *,
+    in_progress: Callable[[], bool],
+    timeout_s: float,
+    poll_s: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TrackState | None:
+    """The state ``day`` left, waiting (up to ``timeout_s``) while ``in_progress()`` says a run is tracking it.
+
+    Why: Dagster's backfills do not order the runs of a multi-partitioned self-dependent asset (seen with
+    dagster 1.13: a backfill of more devices than days makes one run per date, submitted together), so the run
+    of day D can start while day D-1 is still being tracked by another run. Waiting for D-1's state keeps the
+    tracks continuous instead of silently starting them afresh.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = load_state(store, device, day)
+        if state is not None:
+            return state
+        if not in_progress() or time.monotonic() >= deadline:
+            return load_state(store, device, day)  # that run may have finished between the two looks
+        sleep(poll_s)
+
+
+def day_has_images(store: ObjectStore, device: str, day: date) -> bool:
+    """Whether the device took usable images on ``day`` (so its tracks must be handed to the next day)."""
+    for table in (SEGMENTED_IMAGES.name, IMAGES.name):
+        key = parquet_key(table, PartitionKey(device, day))
+        if store.exists(key):
+            rows = pd.read_parquet(io.BytesIO(store.get_bytes(key)), columns=["status"])
+            if (rows["status"] == "ok").any():
+                return True
+    return False
 
 
 @dataclass

@@ -17,6 +17,7 @@ from dagster import DagsterInstance, materialize
 
 from stickypi_assets.assets.tuboids import tuboids
 from stickypi_assets.formats.tuboids import read_tuboid
+from stickypi_assets.ml.sim.tracking import TrackState
 from stickypi_assets.partitions import multi_partition_key
 from stickypi_assets.resources import StickyPiStorage
 from stickypi_assets.storage.object_store import LocalObjectStore
@@ -24,7 +25,7 @@ from stickypi_assets.storage.tables import SEGMENTED_IMAGES
 from stickypi_assets.storage.warehouse import PartitionKey
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets.synth.sim_pairs import ground_truth_tracks
-from stickypi_assets.tuboid_tracking import load_state, state_key, tuboid_day_prefix, video_key
+from stickypi_assets.tuboid_tracking import load_state, state_key, tuboid_day_prefix, video_key, wait_for_state
 from stickypi_assets_tests.chain_helpers import IouSimModel, ground_truth_segmentations
 
 SYNTH = SynthConfig(devices=1, days=2, seed=11, width=640, height=480, arrival_rate_day=4.0, arrival_rate_night=1.0)
@@ -139,3 +140,45 @@ def test_midnight_rerun_and_range_run(deployment, tmp_path: Path):
     ranged = table(storage, "tuboid_frames")
     pd.testing.assert_frame_equal(ranged[cols], frames[cols])
     assert (ranged.run_id != frames.run_id).all()  # really re-written
+
+
+def test_a_day_whose_previous_day_was_not_tracked_fails_unless_told(deployment):
+    """Tracks never silently restart: D-1 has images but no state → the partition fails and says what to do."""
+    store, storage = deployment
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("devices", [DEVICE])
+    run(storage, instance, multi_partition_key(DEVICE, DAY1))
+    store.delete(state_key(DEVICE, DAY1))  # as if day 1 had never been tracked (it has images)
+    key = multi_partition_key(DEVICE, DAY2)
+    failed = materialize([tuboids], partition_key=key, instance=instance, raise_on_error=False,
+                         resources={"storage": storage, "sim_model": IouSimModel()})  # fmt: skip
+    assert not failed.success
+    (failure,) = [e for e in failed.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert f"the previous day {multi_partition_key(DEVICE, DAY1)} has images" in message
+    assert "start_without_previous_day" in message
+    forced = materialize([tuboids], partition_key=key, instance=instance,
+                         run_config={"ops": {"tuboids": {"config": {"start_without_previous_day": True}}}},
+                         resources={"storage": storage, "sim_model": IouSimModel()})  # fmt: skip
+    (meta,) = forced.asset_materializations_for_node("tuboids")
+    assert "started fresh (start_without_previous_day)" in meta.metadata["day_handover"].value
+    assert meta.metadata["n_continued_from_previous_day"].value == 0
+
+
+def test_waiting_for_the_run_that_tracks_the_previous_day(tmp_path: Path):
+    """The state of D-1 appears while another run tracks it: D waits for it instead of starting fresh."""
+    store = LocalObjectStore(tmp_path / "store")
+    looks, slept = [], []
+
+    def in_progress() -> bool:
+        looks.append(1)
+        if len(looks) == 3:  # the other run finishes and writes its state
+            store.put_bytes(state_key(DEVICE, DAY1), TrackState(device=DEVICE, crop_size=105).to_json().encode())
+        return True
+
+    state = wait_for_state(store, DEVICE, DAY1, in_progress=in_progress, timeout_s=60, sleep=slept.append)
+    assert state is not None and state.device == DEVICE and len(slept) == 3
+    nobody = wait_for_state(store, DEVICE, DAY2, in_progress=lambda: False, timeout_s=60, sleep=slept.append)
+    assert nobody is None and len(slept) == 3  # nothing in progress: no waiting
+    stuck = wait_for_state(store, DEVICE, DAY2, in_progress=lambda: True, timeout_s=0.2, poll_s=0.05)
+    assert stuck is None  # gives up after the timeout

@@ -8,16 +8,26 @@ Backfills: with one run per partition, a self-dependent asset advances one day p
 therefore has ``BackfillPolicy.single_run()``: a backfill over a date range is one run per device that
 walks the days in order, passing the state from day to day in memory (DAGSTER_NOTES.md). Select one
 device (or a few) × a date range; Dagster groups a range along the dimension with fewer selected keys.
+
+Dagster (1.13) does not order a backfill's runs by this self-dependency: with more devices than days it makes
+one run per date and submits them together, and with one run per partition it may even launch day D before
+D-1 is requested. So the tracks never silently restart: when D-1 has images but no state, D waits while a run
+is tracking D-1 (``wait_for_previous_day_s``), and otherwise fails saying what to do, unless its run config
+says ``start_without_previous_day`` (D-1 without images, e.g. a device's first day, simply starts fresh).
 """
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetKey,
+    AssetPartitionStatus,
     BackfillPolicy,
+    Config,
     DimensionPartitionMapping,
+    Failure,
     IdentityPartitionMapping,
     MaterializeResult,
     MetadataValue,
@@ -25,13 +35,17 @@ from dagster import (
     TimeWindowPartitionMapping,
     asset,
 )
+from pydantic import Field
 
 from stickypi_assets.assets.metadata import hourly_bars_markdown, problems_markdown
 from stickypi_assets.automation.conditions import refresh_on_model_change
-from stickypi_assets.partitions import DEVICE_DAY, context_partitions
+from stickypi_assets.ml.sim.tracking import TrackState
+from stickypi_assets.partitions import DEVICE_DAY, context_partitions, multi_partition_key
 from stickypi_assets.resources import SimModelResource, StickyPiStorage
+from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.storage.tables import SEGMENTED_IMAGES, TUBOID_FRAMES, TUBOIDS
-from stickypi_assets.tuboid_tracking import load_state, state_key, track_device_day
+from stickypi_assets.storage.warehouse import PartitionKey
+from stickypi_assets.tuboid_tracking import day_has_images, load_state, state_key, track_device_day, wait_for_state
 
 PREVIOUS_DAY = MultiPartitionMapping(
     {
@@ -42,6 +56,57 @@ PREVIOUS_DAY = MultiPartitionMapping(
         ),
     }
 )
+
+
+class TuboidsConfig(Config):
+    """What to do when the previous day's tracks are not there (run configuration; backfills use the defaults)."""
+
+    wait_for_previous_day_s: float = Field(
+        default=3600.0,
+        description="how long to wait while another run is tracking the previous day (Dagster does not order the "
+        "runs of a backfill by day when it makes one run per date)",
+    )
+    start_without_previous_day: bool = Field(
+        default=False,
+        description="track the day even though the previous day has images but was never tracked: its tracks "
+        "then start afresh (insects already on the card get new ids)",
+    )
+
+
+def _previous_state(
+    context: AssetExecutionContext,
+    config: TuboidsConfig,
+    store: ObjectStore,
+    device: str,
+    previous: date,
+    partition: PartitionKey,
+) -> tuple[TrackState | None, str]:
+    """D-1's state from the store, waiting for a run that is tracking D-1; fails rather than break the tracks."""
+    state = load_state(store, device, previous)
+    if state is not None:
+        return state, "from the store"
+    if not day_has_images(store, device, previous):
+        return None, "none: no images on D-1, tracks start fresh"
+    key = str(multi_partition_key(device, previous))
+
+    def in_progress() -> bool:
+        status = context.instance.get_status_by_partition(AssetKey("tuboids"), [key], DEVICE_DAY) or {}
+        return status.get(key) == AssetPartitionStatus.IN_PROGRESS
+
+    if in_progress():
+        context.log.info(f"{partition}: waiting for another run to track {key} (its state hands the tracks over)")
+        state = wait_for_state(store, device, previous, in_progress=in_progress,
+                               timeout_s=config.wait_for_previous_day_s)  # fmt: skip
+        if state is not None:
+            return state, "from the store, after waiting for the run tracking D-1"
+    if config.start_without_previous_day:
+        return None, "none: D-1 has images but was not tracked; started fresh (start_without_previous_day)"
+    raise Failure(
+        description=f"{partition}: the previous day {key} has images but its tuboids were never tracked (or the run "
+        f"tracking it did not finish within {config.wait_for_previous_day_s:.0f} s), so the tracks of insects already "
+        "on the card cannot continue. Materialize that day first, or backfill one device over the date range; to "
+        "track this day alone anyway, run it with config start_without_previous_day: true."
+    )
 
 
 @asset(
@@ -57,9 +122,11 @@ PREVIOUS_DAY = MultiPartitionMapping(
         "`tuboid_frames`. Backfill one device over a date range: it runs as one run walking the days in order."
     ),
 )
-def tuboids(context: AssetExecutionContext, storage: StickyPiStorage, sim_model: SimModelResource) -> MaterializeResult:
+def tuboids(
+    context: AssetExecutionContext, storage: StickyPiStorage, sim_model: SimModelResource, config: TuboidsConfig
+) -> MaterializeResult:
     warehouse, store = storage.warehouse(), storage.object_store()
-    matcher, config, version = sim_model.load()
+    matcher, sim_config, version = sim_model.load()
     by_device = defaultdict(list)
     for partition in context_partitions(context):
         by_device[partition.device].append(partition)
@@ -76,15 +143,14 @@ def tuboids(context: AssetExecutionContext, storage: StickyPiStorage, sim_model:
                 if carried is not None and carried[0] == previous:
                     state, how = carried[1], "from this run"
                 else:
-                    state = load_state(store, device, previous)
-                    how = "from the store" if state is not None else "none: D-1 not tracked, tracks start fresh"
-                if state is not None and state.crop_size != config.crop_size:
-                    how = f"discarded: {state.crop_size} px crops, the model uses {config.crop_size} px"
+                    state, how = _previous_state(context, config, store, device, previous, partition)
+                if state is not None and state.crop_size != sim_config.crop_size:
+                    how = f"discarded: {state.crop_size} px crops, the model uses {sim_config.crop_size} px"
                     state = None
                 n_open = len(state.tracks) if state is not None else 0
                 segmented = warehouse.read_partition_parquet(SEGMENTED_IMAGES.name, partition)
-                day = track_device_day(store, segmented, matcher, config, version, device=device, day=partition.date,
-                                       state=state, run_id=context.run.run_id)  # fmt: skip
+                day = track_device_day(store, segmented, matcher, sim_config, version, device=device,
+                                       day=partition.date, state=state, run_id=context.run.run_id)  # fmt: skip
                 warehouse.write_partition(TUBOID_FRAMES.name, partition, day.frames, publish=False)
                 warehouse.write_partition(TUBOIDS.name, partition, day.tuboids)
                 carried = (partition.date, day.state)
