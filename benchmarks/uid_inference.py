@@ -2,22 +2,28 @@
 
     python benchmarks/uid_inference.py                  # 72 frames (a device-day at one per 20 min)
     python benchmarks/uid_inference.py --n 3            # quick run
-    python benchmarks/uid_inference.py --backbones resnet18_fpn --score-threshold 0
+    python benchmarks/uid_inference.py --backbones small --score-threshold 0
 
 For each backbone (random weights: compute does not depend on the weights' values, only on how many
-detections survive, see below) a fresh subprocess loads the model, predicts one image, then streams ``N``
-images the way an asset does (read JPEG bytes → decode once → :func:`predict_image`) and prints:
+detections survive, see below) a fresh subprocess loads the model and measures two runs:
 
-* seconds per image split into ``decode``, ``model`` (forward passes) and ``post`` (mask → polygon,
-  filters, cross-tile merge), their sum ``e2e``, and ``e2e/model``;
-* tiles and final instances per image;
-* peak resident memory of the process (``ru_maxrss``: torch allocates outside Python's heap, so
-  tracemalloc would miss most of it).
+* ``1 image``: read JPEG bytes → decode once → :func:`predict_image`, in memory;
+* ``N images``: the device-day exactly as the ``uid_segmentations`` asset runs it: ``N`` distinct JPEGs in a
+  local object store, indexed by :func:`~stickypi_assets.ingest.index_device_day`, then
+  :func:`~stickypi_assets.segmentation.segment_device_day` fetches each image, decodes it once, predicts,
+  writes its annotation SVG (embedding the JPEG) and builds the table rows.
 
-Frames are the real raw JPEGs in ``../shared/data/stickypi/raw`` (cycled), else a synthetic card.
-With random weights almost no detection reaches the default score threshold 0.85, so post-processing
-looks free; ``--score-threshold 0`` keeps every detection the model emits (up to
-``DETECTIONS_PER_IMAGE`` per tile), an upper bound on post-processing cost.
+Printed per run, in seconds per image: ``decode``, ``model`` (forward passes), ``post`` (mask → polygon,
+filters, cross-tile merge), ``e2e`` = the measured wall time (everything, including fetching, SVG writing and
+rows), ``e2e/model``; tiles and final instances per image; peak resident memory of the process
+(``ru_maxrss``: torch allocates outside Python's heap, so tracemalloc would miss most of it). A streamed
+day's peak memory does not grow with ``N`` when each image is dropped after use.
+
+Frames are the real raw JPEGs in ``../shared/data/stickypi/raw`` (cycled, each copy made distinct by one
+16 x 16 block so the index does not treat it as a duplicate upload), else a synthetic card. With random weights
+almost no detection reaches the default score threshold 0.85, so post-processing looks free;
+``--score-threshold 0`` keeps every detection the model emits (up to ``DETECTIONS_PER_IMAGE`` per tile), an
+upper bound on post-processing and SVG-writing cost.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -69,6 +76,48 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def distinct_frames(n: int) -> Iterator[bytes]:
+    """``n`` different JPEGs cycled from :func:`frames` (a corner block changed per copy, re-encoded at quality 95).
+
+    A generator, one frame at a time, so that the benchmark itself does not hold the day in memory."""
+    sources = frames()
+    for k in range(n):
+        image = cv2.imdecode(np.frombuffer(sources[k % len(sources)], np.uint8), cv2.IMREAD_COLOR)
+        image[:16, :16] = (k * 3 % 256, k * 7 % 256, k * 11 % 256)  # a block: JPEG keeps it distinct
+        yield cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def device_day(n: int, detector, config) -> dict:
+    """``n`` images of one device-day through the asset's core on a temporary local object store."""
+    import tempfile
+    from datetime import UTC, date, datetime, timedelta
+
+    from stickypi_assets.formats.names import format_datetime
+    from stickypi_assets.ingest import index_device_day, raw_image_key
+    from stickypi_assets.segmentation import segment_device_day
+    from stickypi_assets.storage.object_store import LocalObjectStore
+
+    device, day = "0a5bb6f4", date(2020, 6, 20)
+    with tempfile.TemporaryDirectory(prefix="uid-bench-") as tmp:
+        store = LocalObjectStore(tmp)
+        for k, data in enumerate(distinct_frames(n)):
+            when = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(minutes=20 * k)
+            store.put_bytes(raw_image_key(device, f"{device}.{format_datetime(when)}"), data)
+            del data
+        images = index_device_day(store, device, day).rows
+        assert (images.status == "ok").sum() == n, images.status.value_counts()
+        start = time.perf_counter()
+        result = segment_device_day(store, images, detector, config, "bench", device=device, day=day)
+        wall = time.perf_counter() - start
+        svg_mb = sum(i.size for i in store.list("uid_annotations/")) / n / 1e6
+    t = result.timings
+    return {
+        "images": n, "decode": t.decode / n, "model": t.model / n, "post": t.postprocess / n, "wall": wall / n,
+        "tiles": t.tiles / n, "instances": len(result.instances) / n, "peak_rss_mb": peak_rss_mb(),
+        "svg_mb": svg_mb, "errors": result.count("error"),
+    }  # fmt: skip
+
+
 def worker(name: str, n: int, score_threshold: float | None, batch: int) -> dict:
     import torch
 
@@ -85,29 +134,21 @@ def worker(name: str, n: int, score_threshold: float | None, batch: int) -> dict
     torch.manual_seed(0)
     detector = MaskRCNNDetector(config)
     load_s = time.perf_counter() - t0
-    data = frames()
     results = {"backbone": name, "load_s": load_s, "threads": torch.get_num_threads(), "rss_base_mb": rss_before}
-    for label, count in (("1 image", 1), (f"{n} images", n)):
-        timings = PredictTimings()
-        instances = 0
-        start = time.perf_counter()
-        for k in range(count):
-            jpeg = data[k % len(data)]
-            t = time.perf_counter()
-            image = decode_jpeg(jpeg)
-            timings.decode += time.perf_counter() - t
-            instances += len(predict_image(detector, image, config, timings=timings))
-        wall = time.perf_counter() - start
-        results[label] = {
-            "images": count,
-            "decode": timings.decode / count,
-            "model": timings.model / count,
-            "post": timings.postprocess / count,
-            "wall": wall / count,
-            "tiles": timings.tiles / count,
-            "instances": instances / count,
-            "peak_rss_mb": peak_rss_mb(),
-        }
+    jpeg = frames()[0]
+    timings = PredictTimings()
+    start = time.perf_counter()
+    t = time.perf_counter()
+    image = decode_jpeg(jpeg)
+    timings.decode += time.perf_counter() - t
+    instances = len(predict_image(detector, image, config, timings=timings))
+    results["1 image"] = {
+        "images": 1, "decode": timings.decode, "model": timings.model, "post": timings.postprocess,
+        "wall": time.perf_counter() - start, "tiles": timings.tiles, "instances": instances,
+        "peak_rss_mb": peak_rss_mb(),
+    }  # fmt: skip
+    del image
+    results[f"{n} images"] = device_day(n, detector, config)
     return results
 
 
@@ -135,18 +176,19 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--worker", name, "--n", str(args.n), "--tile-batch", str(args.tile_batch)]
         if args.score_threshold is not None:
             cmd += ["--score-threshold", str(args.score_threshold)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
         res = json.loads(out)
         for label in ("1 image", f"{args.n} images"):
             r = res[label]
-            e2e = r["decode"] + r["model"] + r["post"]
             print(
-                f"{name:<13} {label:<10} {r['decode']:7.3f} {r['model']:7.2f} {r['post']:7.3f} {e2e:7.2f} "
-                f"{e2e / r['model']:9.3f} {r['tiles']:5.0f} {r['instances']:5.1f} {r['peak_rss_mb']:7.0f} MB"
+                f"{name:<13} {label:<10} {r['decode']:7.3f} {r['model']:7.2f} {r['post']:7.3f} {r['wall']:7.2f} "
+                f"{r['wall'] / r['model']:9.3f} {r['tiles']:5.0f} {r['instances']:5.1f} {r['peak_rss_mb']:7.0f} MB"
             )
+        day = res[f"{args.n} images"]
         print(
             f"{'':<13} model load {res['load_s']:.1f} s, {res['threads']} torch threads, "
-            f"RSS before the model {res['rss_base_mb']:.0f} MB"
+            f"RSS before the model {res['rss_base_mb']:.0f} MB; device-day through the asset's core "
+            f"(store → index → segment → SVG + rows): {day['svg_mb']:.2f} MB SVG per image, {day['errors']} errors"
         )
 
 

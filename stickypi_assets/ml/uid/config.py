@@ -160,7 +160,8 @@ class UidConfig:
     saturation: float = 0.1
     #: Hue shift uniform in [-a, a] of a full colour turn (original: 0.1).
     hue: float = 0.1
-    #: Instances with fewer visible pixels in a crop are dropped from its targets.
+    #: Instances with fewer visible pixels in a crop are dropped from its targets; predicted outlines
+    #: enclosing fewer px² (once cut to the image) are dropped too.
     min_visible_pixels: int = 30
     #: DataLoader worker processes making crops (0 = in the training process; the original used 8 on GPU
     #: machines, where crop making must keep up with the model).

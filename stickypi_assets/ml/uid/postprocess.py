@@ -138,8 +138,10 @@ def tile_candidates(
     """Filtered detections of one tile as polygons in original-image coordinates.
 
     ``padding`` is the zero padding that was added around the image before tiling (subtracted from the
-    tile offsets); with ``image_size = (width, height)`` vertices are clipped to the image, since an
-    outline in the padding is meaningless downstream.
+    tile offsets); with ``image_size = (width, height)`` each mask is cut to the image before it is traced,
+    since an outline in the padding is meaningless downstream. Outlines enclosing fewer than
+    ``MIN_VISIBLE_PIXELS`` px² are dropped, the rule training applies to its targets: a detection that is
+    mostly in the padding otherwise leaves a degenerate sliver along the image edge.
     """
     out = []
     for i in keep_tile_detections(det, tile, config):
@@ -151,20 +153,28 @@ def tile_candidates(
         if pasted is None:
             continue
         local, x0, y0 = pasted
+        ox, oy = tile.x + x0 - padding, tile.y + y0 - padding
+        if image_size is not None:  # trace only the visible part: a mask reaching into the padding is cut there
+            cx0, cy0 = max(0, -ox), max(0, -oy)
+            cx1 = min(local.shape[1], image_size[0] - ox)
+            cy1 = min(local.shape[0], image_size[1] - oy)
+            if cx1 <= cx0 or cy1 <= cy0:
+                continue
+            local, ox, oy = local[cy0:cy1, cx0:cx1], ox + cx0, oy + cy0
         polygon = mask_to_polygon(
             local,
-            (tile.x + x0 - padding, tile.y + y0 - padding),
+            (ox, oy),
             min_size=config.min_max_obj_size[0],
             epsilon=config.polygon_epsilon,
             dilation=config.mask_dilation,
         )
         if polygon is None:
             continue
-        if image_size is not None:
+        if image_size is not None:  # a dilated outline may step one pixel over the edge
             polygon[:, 0] = np.clip(polygon[:, 0], 0, image_size[0] - 1)
             polygon[:, 1] = np.clip(polygon[:, 1], 0, image_size[1] - 1)
-            if cv2.contourArea(polygon) <= 0:
-                continue
+        if cv2.contourArea(polygon) < max(config.min_visible_pixels, 1):
+            continue  # a sliver (e.g. the visible edge of a detection in the padding) is not an insect
         out.append(
             Candidate(polygon=polygon, score=float(det.scores[i]), label=int(det.labels[i]), tile_index=tile.index)
         )

@@ -153,3 +153,20 @@ def test_merge_repairs_invalid_polygons_instead_of_calling_them_duplicates():
     far = cand(200, 200, 30, 30, 0.8, tile=1)
     assert merge_candidates([bowtie, far], 0.33) == [bowtie, far]
     assert merge_candidates([], 0.33) == []
+
+
+def test_masks_reaching_into_the_padding_are_cut_to_the_image_and_slivers_dropped():
+    # a 100 px tile at the padded image's top-left corner, 32 px of zero padding: image pixels start at (32, 32)
+    tile = Tile(x=0, y=0, width=100, height=100, col=0, row=0, n_cols=1, n_rows=1)
+    mask = np.zeros((2, 100, 100), np.float32)
+    mask[0, 10:70, 10:60] = 1  # half in the padding: the visible part is 28 x 38 px at the image corner
+    mask[1, 0:34, 0:60] = 1  # all but two rows in the padding: a 2 px high strip of the image
+    det = TileDetections([[10, 10, 60, 70], [0, 0, 60, 34]], [0.9, 0.9], [0, 0], mask, masks_in_boxes=False)
+    (cand,) = tile_candidates(det, tile, CONFIG, padding=32, image_size=(1000, 1000))
+    assert cv2.boundingRect(cand.polygon) == (0, 0, 28, 38)
+    assert cv2.contourArea(cand.polygon) == pytest.approx(27 * 37)
+    assert CONFIG.min_visible_pixels == 30
+    # the strip is 28 x 2 px in the image (an outline of 27 x 1 = 27 px² < MIN_VISIBLE_PIXELS): dropped; not
+    # cut to the image, its outline would have been clipped into a degenerate sliver instead
+    loose = UidConfig(score_threshold=0.5, edge_margin=10, min_max_obj_size=[20, 600], min_visible_pixels=20)
+    assert len(tile_candidates(det, tile, loose, padding=32, image_size=(1000, 1000))) == 2
