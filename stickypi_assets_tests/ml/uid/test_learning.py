@@ -4,9 +4,10 @@ Overfitting proof, not a benchmark of generalisation: the model trains from rand
 downloaded) on random crops of one 512 x 512 region of a real annotated image (21 insects, in
 ``../shared/data/stickypi/uid``), then the whole inference pipeline (padding, overlapping tiles, filters,
 mask → polygon, cross-tile merge) and ``validate()`` run on the same region re-encoded into the validation
-split. It must find at least 80 % of the annotated insects at IoU 0.5. Everything goes through the public
-``train``/``validate`` API and a real bundle layout, so this also proves that the data pipeline keeps
-polygons on their pixels and that training, checkpoints and prediction fit together.
+split. It must find at least 80 % of the annotated insects at IoU 0.5, with precision at least 0.5.
+Everything goes through the public ``train``/``validate`` API and a real bundle layout, so this also proves
+that the data pipeline keeps polygons on their pixels and that training, checkpoints and prediction fit
+together.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ LEARNING_CONFIG = UidConfig(
     test_period=10**6,
     tile_size=384,
     tile_overlap=160,
-    score_threshold=0.3,  # a 5-minute model is less confident than a trained one (0.85)
+    # a 5-minute model is less confident than a trained one (0.85); at 0.3 a run on another CPU found 17/21
+    # (precision 0.85), at 0.2 the same weights find 18/21 (precision 0.82): precision is held below too
+    score_threshold=0.2,
     match_iou=0.5,
     seed=0,
 )
@@ -98,3 +101,4 @@ def test_training_from_random_init_finds_the_insects_of_one_real_card(tmp_path, 
         record_property(key, value)
     assert overall["n_gt"] == 21
     assert overall["recall"] >= 0.8, summary
+    assert overall["precision"] >= 0.5, summary  # a lower threshold must not buy recall with noise
