@@ -18,7 +18,6 @@ did not produce (e.g. a series named after an older model version) are removed.
 
 from __future__ import annotations
 
-import io
 import logging
 import tempfile
 import time
@@ -40,7 +39,7 @@ from stickypi_assets.ml.sim.tracking import TrackState
 from stickypi_assets.segmentation import polygon_wkt
 from stickypi_assets.storage.object_store import ObjectNotFound, ObjectStore
 from stickypi_assets.storage.tables import IMAGES, SEGMENTED_IMAGES
-from stickypi_assets.storage.warehouse import PartitionKey, parquet_key
+from stickypi_assets.storage.warehouse import PartitionKey, Warehouse, WarehouseError
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +100,15 @@ def wait_for_state(
         sleep(poll_s)
 
 
-def day_has_images(store: ObjectStore, device: str, day: date) -> bool:
+def day_has_images(warehouse: Warehouse, device: str, day: date) -> bool:
     """Whether the device took usable images on ``day`` (so its tracks must be handed to the next day)."""
     for table in (SEGMENTED_IMAGES.name, IMAGES.name):
-        key = parquet_key(table, PartitionKey(device, day))
-        if store.exists(key):
-            rows = pd.read_parquet(io.BytesIO(store.get_bytes(key)), columns=["status"])
-            if (rows["status"] == "ok").any():
-                return True
+        try:
+            rows = warehouse.read_partition_parquet(table, PartitionKey(device, day))
+        except WarehouseError:  # that partition was never written
+            continue
+        if (rows["status"] == "ok").any():
+            return True
     return False
 
 

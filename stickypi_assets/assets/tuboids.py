@@ -44,7 +44,7 @@ from stickypi_assets.partitions import DEVICE_DAY, context_partitions, multi_par
 from stickypi_assets.resources import SimModelResource, StickyPiStorage
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.storage.tables import SEGMENTED_IMAGES, TUBOID_FRAMES, TUBOIDS
-from stickypi_assets.storage.warehouse import PartitionKey
+from stickypi_assets.storage.warehouse import PartitionKey, Warehouse
 from stickypi_assets.tuboid_tracking import day_has_images, load_state, state_key, track_device_day, wait_for_state
 
 PREVIOUS_DAY = MultiPartitionMapping(
@@ -76,6 +76,7 @@ class TuboidsConfig(Config):
 def _previous_state(
     context: AssetExecutionContext,
     config: TuboidsConfig,
+    warehouse: Warehouse,
     store: ObjectStore,
     device: str,
     previous: date,
@@ -85,7 +86,7 @@ def _previous_state(
     state = load_state(store, device, previous)
     if state is not None:
         return state, "from the store"
-    if not day_has_images(store, device, previous):
+    if not day_has_images(warehouse, device, previous):
         return None, "none: no images on D-1, tracks start fresh"
     key = str(multi_partition_key(device, previous))
 
@@ -143,7 +144,7 @@ def tuboids(
                 if carried is not None and carried[0] == previous:
                     state, how = carried[1], "from this run"
                 else:
-                    state, how = _previous_state(context, config, store, device, previous, partition)
+                    state, how = _previous_state(context, config, warehouse, store, device, previous, partition)
                 if state is not None and state.crop_size != sim_config.crop_size:
                     how = f"discarded: {state.crop_size} px crops, the model uses {sim_config.crop_size} px"
                     state = None
