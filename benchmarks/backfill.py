@@ -39,8 +39,8 @@ def prepare(work: Path, devices: int, days: int, size: tuple[int, int], seed: in
     """Synthetic images, ground-truth segmentations and an ITC bundle; returns (partition keys, images)."""
     from stickypi_assets.ml.itc.config import ItcConfig, save_config
     from stickypi_assets.ml.itc.model import ItcNet, save_checkpoint
-    from stickypi_assets.partitions import multi_partition_key
-    from stickypi_assets.resources import StickyPiStorage
+    from stickypi_assets.orchestration.partitions import multi_partition_key
+    from stickypi_assets.orchestration.resources import StickyPiStorage
     from stickypi_assets.synth import SynthConfig, generate
     from stickypi_assets.synth.tuboids import SYNTH_LABELS
     from stickypi_assets_tests.chain_helpers import ground_truth_segmentations
@@ -145,7 +145,7 @@ def main() -> int:
     from dagster import DagsterInstance, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus
 
-    from stickypi_assets.partitions import DEVICES
+    from stickypi_assets.orchestration.partitions import DEVICES
 
     instance = DagsterInstance.get()
     instance.add_dynamic_partitions(DEVICES.name or "devices", sorted({k.split("|")[1] for k in keys}))
@@ -189,7 +189,7 @@ def main() -> int:
         print(f"  compute bound max(longest run, sum / {MAX_CONCURRENT_RUNS} concurrent runs) = {bound:.0f} s; "
               f"wall / bound = {wall / bound:.2f}; wall - bound = {wall - bound:.0f} s (daemon ticks, run start-up); "
               f"wall per device-day {wall / len(keys):.1f} s")  # fmt: skip
-    from stickypi_assets.resources import StickyPiStorage
+    from stickypi_assets.orchestration.resources import StickyPiStorage
 
     wh = StickyPiStorage().warehouse()
     counts = wh.query("SELECT count(*) AS tuboids, count(*) FILTER (continued) AS continued FROM tuboids")

@@ -9,8 +9,8 @@ detections survive, see below) a fresh subprocess loads the model and measures t
 
 * ``1 image``: read JPEG bytes → decode once → :func:`predict_image`, in memory;
 * ``N images``: the device-day exactly as the ``uid_segmentations`` asset runs it: ``N`` distinct JPEGs in a
-  local object store, indexed by :func:`~stickypi_assets.ingest.index_device_day`, then
-  :func:`~stickypi_assets.segmentation.segment_device_day` fetches each image, decodes it once, predicts,
+  local object store, indexed by :func:`~stickypi_assets.pipeline.raw_images.index_device_day`, then
+  :func:`~stickypi_assets.pipeline.uid_segmentations.segment_device_day` fetches each image, decodes it once, predicts,
   writes its annotation SVG (embedding the JPEG) and builds the table rows.
 
 Printed per run, in seconds per image: ``decode``, ``model`` (forward passes), ``post`` (mask → polygon,
@@ -93,8 +93,8 @@ def device_day(n: int, detector, config) -> dict:
     from datetime import UTC, date, datetime, timedelta
 
     from stickypi_assets.formats.names import format_datetime
-    from stickypi_assets.ingest import index_device_day, raw_image_key
-    from stickypi_assets.segmentation import segment_device_day
+    from stickypi_assets.pipeline.raw_images import index_device_day, raw_image_key
+    from stickypi_assets.pipeline.uid_segmentations import segment_device_day
     from stickypi_assets.storage.object_store import LocalObjectStore
 
     device, day = "0a5bb6f4", date(2020, 6, 20)

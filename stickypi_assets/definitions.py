@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from stickypi_assets.assets.checks import CHECKS
-from stickypi_assets.assets.classifications import classifications
-from stickypi_assets.assets.models import itc_model, sim_model, uid_model
-from stickypi_assets.assets.raw_images import raw_images
-from stickypi_assets.assets.tuboids import tuboids
-from stickypi_assets.assets.uid_segmentations import uid_segmentations
-from stickypi_assets.automation.annotation_sensors import ANNOTATION_SENSORS
-from stickypi_assets.automation.conditions import model_refresh_sensor
-from stickypi_assets.automation.device_sensor import device_discovery_sensor
-from stickypi_assets.automation.schedules import daily_pipeline_schedule
-from stickypi_assets.jobs import JOBS
-from stickypi_assets.resources import ItcModelResource, SimModelResource, StickyPiStorage, UidModelResource
+from stickypi_assets.orchestration.assets.checks import CHECKS
+from stickypi_assets.orchestration.assets.classifications import classifications
+from stickypi_assets.orchestration.assets.models import itc_model, sim_model, uid_model
+from stickypi_assets.orchestration.assets.raw_images import raw_images
+from stickypi_assets.orchestration.assets.tuboids import tuboids
+from stickypi_assets.orchestration.assets.uid_segmentations import uid_segmentations
+from stickypi_assets.orchestration.automation.annotation_sensors import ANNOTATION_SENSORS
+from stickypi_assets.orchestration.automation.device_sensor import device_discovery_sensor
+from stickypi_assets.orchestration.automation.jobs import JOBS
+from stickypi_assets.orchestration.automation.schedules import daily_pipeline_schedule
+from stickypi_assets.orchestration.conditions import model_refresh_sensor
+from stickypi_assets.orchestration.resources import (
+    ItcModelResource,
+    SimModelResource,
+    StickyPiStorage,
+    UidModelResource,
+)
 
 defs = Definitions(
     assets=[raw_images, uid_segmentations, tuboids, classifications, uid_model, sim_model, itc_model],

@@ -10,10 +10,10 @@ import os
 
 from dagster import BackfillPolicy, Definitions
 
-from stickypi_assets.assets.classifications import classifications
-from stickypi_assets.assets.raw_images import raw_images
-from stickypi_assets.assets.tuboids import tuboids
-from stickypi_assets.resources import ItcModelResource, StickyPiStorage
+from stickypi_assets.orchestration.assets.classifications import classifications
+from stickypi_assets.orchestration.assets.raw_images import raw_images
+from stickypi_assets.orchestration.assets.tuboids import tuboids
+from stickypi_assets.orchestration.resources import ItcModelResource, StickyPiStorage
 from stickypi_assets_tests.chain_helpers import IouSimModel
 
 assets = [raw_images, tuboids, classifications]

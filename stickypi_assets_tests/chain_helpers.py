@@ -15,8 +15,8 @@ import pandas as pd
 
 from stickypi_assets.formats.uid_svg import read_uid_svg
 from stickypi_assets.ml.sim.config import SimConfig
-from stickypi_assets.resources import SimModelResource, StickyPiStorage
-from stickypi_assets.segmentation import instance_rows
+from stickypi_assets.orchestration.resources import SimModelResource, StickyPiStorage
+from stickypi_assets.pipeline.uid_segmentations import instance_rows
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import INSTANCES, SEGMENTED_IMAGES
 from stickypi_assets.storage.warehouse import PartitionKey

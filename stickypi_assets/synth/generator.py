@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 
 from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.formats.names import format_datetime
-from stickypi_assets.ingest import RAW_PREFIX, raw_image_key
+from stickypi_assets.pipeline.raw_images import RAW_PREFIX, raw_image_key
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.synth.card import (
     CardLight,

@@ -58,7 +58,7 @@ from stickypi_assets.formats.tuboids import (
     masked_square_tile,
     write_tuboid,
 )
-from stickypi_assets.ingest import raw_image_key
+from stickypi_assets.pipeline.raw_images import raw_image_key
 from stickypi_assets.storage.object_store import ObjectStore, ObjectStoreError
 from stickypi_assets.synth.generator import GT_PREFIX, ITC_USER
 from stickypi_assets.synth.taxa import DEFAULT_TAXA, TAXA

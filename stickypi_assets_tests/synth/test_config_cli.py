@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from stickypi_assets.cli.synth import add_parser, config_from_args
 from stickypi_assets.synth import DeviceRenderer, SynthConfig
-from stickypi_assets.synth.cli import add_parser, config_from_args
 from stickypi_assets.synth.generator import corrupt_bytes, encode_jpeg
 from stickypi_assets.synth.tracks import day_slots
 

@@ -180,7 +180,7 @@ def test_corrupt_frames_do_not_decode(small_run: Run) -> None:
 
 
 def test_images_carry_sensor_exif_for_ingestion(small_run: Run) -> None:
-    from stickypi_assets.ingest import inspect_jpeg
+    from stickypi_assets.pipeline.raw_images import inspect_jpeg
 
     image = small_run.images[small_run.images.status == "ok"].iloc[0]
     decoded = inspect_jpeg(small_run.store.get_bytes(image.key))

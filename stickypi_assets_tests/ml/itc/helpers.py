@@ -12,6 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+import torch
 
 from stickypi_assets.formats.itc_database import TuboidAnnotation, write_annotations
 from stickypi_assets.formats.tuboids import TILE_SIZE, Tuboid, TuboidFrame, TuboidId, write_tuboid
@@ -97,3 +99,18 @@ def make_bundle(
     write_annotations(data / "database.db", rows if rows is not None else annotations)
     save_config(config, root / "config" / "config.yaml")
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny bundle trained for 4 rounds (shared, read-only: copy it before training it further)."""
+    from stickypi_assets.ml.itc.train import train
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        bundle = make_bundle(tmp_path_factory.mktemp("itc") / "bundle")
+        train(bundle, progress=False)
+    finally:
+        torch.set_num_threads(previous)
+    return bundle

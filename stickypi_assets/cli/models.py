@@ -1,0 +1,96 @@
+"""``stickypi models``: list the registry's model versions and choose the current one by hand.
+
+``promote`` is the manual override of the registry's rule (roll back to an earlier version, or force a candidate
+that was kept back): it rewrites ``ml/<bundle>/CURRENT.json`` and table ``models``, and, when ``DAGSTER_HOME`` is
+set, records the change in the Dagster instance as a materialization of ``<stage>_model`` whose data version is
+the new current version, exactly as a retrain would. The downstream partitions then show as stale in the UI and
+the recent ones re-run by the model-refresh automation, so a rollback reaches the tables like any model change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from stickypi_assets.lifecycle.registry import BUNDLES
+
+
+def _resolve(versions: list[str], wanted: str, stage: str) -> str:
+    """A full version from a unique prefix (at least 6 hex digits, as the listing prints 8)."""
+    matches = [v for v in versions if v.startswith(wanted.lower())]
+    if len(wanted) < 6 or not matches:
+        raise ValueError(f"no {stage} version starts with {wanted!r}; `stickypi models list` shows them")
+    if len(matches) > 1:
+        raise ValueError(f"{wanted!r} is the start of {len(matches)} {stage} versions; give more digits")
+    return matches[0]
+
+
+def _record_in_dagster(stage: str, version: str) -> str:
+    """Report the change to the Dagster instance (if any) so downstream partitions become stale."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return ("DAGSTER_HOME is not set: the Dagster instance was not told; materialize "
+                f"{stage}_model or set DAGSTER_HOME and promote again to mark downstream partitions stale")  # fmt: skip
+    from dagster import AssetMaterialization, DagsterInstance
+    from dagster._core.definitions.data_version import DATA_VERSION_TAG
+
+    instance = DagsterInstance.get()
+    instance.report_runless_asset_event(
+        AssetMaterialization(
+            asset_key=f"{stage}_model",
+            description=f"current {stage} model set by hand to {version} (stickypi models promote)",
+            metadata={"current_version": version, "promoted_by": "stickypi models promote"},
+            tags={DATA_VERSION_TAG: version},
+        )
+    )
+    return f"recorded in the Dagster instance at {os.environ['DAGSTER_HOME']}: downstream partitions are now stale"
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from stickypi_assets.orchestration.resources import StickyPiStorage
+
+    registry = StickyPiStorage().registry()
+    rows = registry.table_rows()
+    if args.stage:
+        rows = rows[rows.stage == args.stage] if len(rows) else rows
+    if not len(rows):
+        print("no registered model versions" + (f" for {args.stage}" if args.stage else ""))
+        return 0
+    print(f"{'stage':<5}  {'version':<8}  {'created (UTC)':<19}  {'metric':<12}  {'files':>5}  current  decision")
+    for r in rows.sort_values(["stage", "created_at"]).itertuples():
+        metric = "n/a" if r.metric_value is None or r.metric_value != r.metric_value else f"{r.metric_value:.3f}"
+        print(f"{r.stage:<5}  {r.version[:8]}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.metric_name + ' ' + metric:<12}  "
+              f"{r.n_training_files:>5}  {'  *' if r.is_current else '   '}      {r.decision}")  # fmt: skip
+    return 0
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from stickypi_assets.orchestration.resources import StickyPiStorage
+    from stickypi_assets.storage.tables import MODELS
+
+    storage = StickyPiStorage()
+    registry = storage.registry()
+    version = _resolve([r.version for r in registry.versions(args.stage)], args.version, args.stage)
+    before = registry.current_version(args.stage)
+    if before == version:
+        print(f"{args.stage} {version} is already current")
+        return 0
+    registry.fetch(args.stage, version)  # its weights load and match their md5 before anything changes
+    registry.promote(args.stage, version)
+    storage.warehouse().replace_table(MODELS.name, registry.table_rows())
+    print(f"{args.stage}: current version {before or 'none'} -> {version}; table models updated")
+    print(_record_in_dagster(args.stage, version))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``models`` (``list``, ``promote``) on the main CLI's sub-parsers."""
+    models = subparsers.add_parser("models", help="model registry: list versions, set the current one by hand")
+    sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    lst = sub.add_parser("list", help="every registered version, its validation metric and which is current")
+    lst.add_argument("--stage", choices=sorted(BUNDLES), help="only this stage")
+    lst.set_defaults(func=_cmd_list)
+    pro = sub.add_parser("promote", help="make a registered version current (rollback, or force a candidate)")
+    pro.add_argument("stage", choices=sorted(BUNDLES))
+    pro.add_argument("version", help="the version (md5 of the weights) or a unique prefix of at least 6 digits")
+    pro.set_defaults(func=_cmd_promote)
+    return models

@@ -1,0 +1,205 @@
+"""Model registry: every trained model is a versioned bundle in the object store (no Dagster).
+
+Layout, for each stage's bundle name (``universal-insect-detector``, ``siamese-insect-matcher``,
+``insect-tuboid-classifier``)::
+
+    ml/<bundle>/training/config.yaml          the training configuration users put there (optional)
+    ml/<bundle>/versions/<version>/config/config.yaml
+    ml/<bundle>/versions/<version>/output/model_final.pth
+    ml/<bundle>/versions/<version>/registration.json   metrics, training-data manifest, decision, time
+    ml/<bundle>/CURRENT.json                  {"version": ...}: what the assets use
+
+``version`` is the md5 of the weights file, the ``model_version`` recorded on every output row. A new
+version becomes current only if its validation metric (UID: F1 of precision/recall at the bundle's match
+IoU; SIM: ROC AUC; ITC: accuracy) is not worse than the current one's by more than ``tolerance``
+(``STICKYPI_PROMOTION_TOLERANCE``, default 0: equal or better). Everything is written object by object with
+``CURRENT.json`` last, so a crash leaves either the old or the new current version, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stickypi_assets.ml.bundles import CONFIG_RELPATH, WEIGHTS_RELPATH, weights_version
+from stickypi_assets.storage.object_store import ObjectNotFound, ObjectStore
+
+log = logging.getLogger(__name__)
+
+BUNDLES = {"uid": "universal-insect-detector", "sim": "siamese-insect-matcher", "itc": "insect-tuboid-classifier"}
+METRICS = {"uid": "f1", "sim": "auc", "itc": "accuracy"}
+
+
+def bundle_prefix(stage: str) -> str:
+    if stage not in BUNDLES:
+        raise ValueError(f"unknown stage {stage!r}; known: {sorted(BUNDLES)}")
+    return f"ml/{BUNDLES[stage]}"
+
+
+def training_config_key(stage: str) -> str:
+    return f"{bundle_prefix(stage)}/training/config.yaml"
+
+
+def data_fingerprint(manifest: list[dict[str, Any]]) -> str:
+    """Hash of a training-data manifest (sorted ``key``/``md5`` pairs): same annotations, same fingerprint."""
+    text = "\n".join(f"{m['key']}\t{m['md5']}" for m in sorted(manifest, key=lambda m: m["key"]))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Registration:
+    stage: str
+    version: str
+    created_at: str
+    metric_name: str
+    metric_value: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data_manifest: list[dict[str, Any]] = field(default_factory=list)
+    decision: str = ""
+    parent_version: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"{bundle_prefix(self.stage)}/versions/{self.version}"
+
+
+def is_not_worse(candidate: float | None, current: float | None, tolerance: float = 0.0) -> bool:
+    """Promotion rule: a candidate without a metric never replaces a current model that has one."""
+    if current is None:
+        return True
+    if candidate is None:
+        return False
+    return candidate >= current - tolerance
+
+
+class ModelRegistry:
+    """Register, list, promote and fetch model versions; ``cache_root`` holds fetched bundles locally."""
+
+    def __init__(self, store: ObjectStore, cache_root: str | Path) -> None:
+        self.store = store
+        self.cache_root = Path(cache_root)
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    def versions(self, stage: str) -> list[Registration]:
+        prefix = f"{bundle_prefix(stage)}/versions/"
+        out = []
+        for info in self.store.list(prefix):
+            if info.key.endswith("/registration.json"):
+                out.append(Registration(**json.loads(self.store.get_bytes(info.key))))
+        return sorted(out, key=lambda r: (r.created_at, r.version))
+
+    def current_version(self, stage: str) -> str | None:
+        try:
+            return json.loads(self.store.get_bytes(f"{bundle_prefix(stage)}/CURRENT.json"))["version"]
+        except ObjectNotFound:
+            return None
+
+    def current(self, stage: str) -> Registration | None:
+        version = self.current_version(stage)
+        if version is None:
+            return None
+        key = f"{bundle_prefix(stage)}/versions/{version}/registration.json"
+        return Registration(**json.loads(self.store.get_bytes(key)))
+
+    def fetch(self, stage: str, version: str | None = None) -> Path:
+        """A local bundle directory (``config/`` + ``output/model_final.pth``) of ``version`` (default: current)."""
+        version = version or self.current_version(stage)
+        if version is None:
+            raise FileNotFoundError(f"no current {stage.upper()} model in the registry ({bundle_prefix(stage)})")
+        local = self.cache_root / BUNDLES[stage] / version
+        weights = local / WEIGHTS_RELPATH
+        if not weights.exists():
+            prefix = f"{bundle_prefix(stage)}/versions/{version}"
+            tmp = local.with_name(f".{version}.partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            for rel in (CONFIG_RELPATH, WEIGHTS_RELPATH):
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                self.store.download(f"{prefix}/{rel.as_posix()}", tmp / rel)
+            if weights_version(tmp / WEIGHTS_RELPATH) != version:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise ValueError(f"{prefix}: the weights' md5 is not {version} (corrupt upload?)")
+            shutil.rmtree(local, ignore_errors=True)
+            tmp.rename(local)
+        return local
+
+    # -- writing ----------------------------------------------------------------------------------------
+
+    def register(
+        self,
+        stage: str,
+        bundle_dir: str | Path,
+        metrics: dict[str, Any],
+        data_manifest: list[dict[str, Any]],
+        *,
+        tolerance: float = 0.0,
+        current_metric: float | None = None,
+        note: str = "",
+    ) -> tuple[Registration, bool]:
+        """Upload a trained bundle as a version; make it current if it is not worse. Returns (record, promoted).
+
+        ``current_metric`` is the current version's metric measured on the candidate's validation data (see
+        :func:`stickypi_assets.lifecycle.training.current_on_same_data`); without it the current version's
+        recorded metric is used. ``note`` says which, in the decision.
+        """
+        bundle_dir = Path(bundle_dir)
+        version = weights_version(bundle_dir / WEIGHTS_RELPATH)
+        metric_name = METRICS[stage]
+        value = metrics.get(metric_name)
+        current = self.current(stage)
+        if current is not None and current.version == version:
+            return current, False
+        reference = current_metric if current_metric is not None else (current.metric_value if current else None)
+        promoted = is_not_worse(value, reference, tolerance)
+        if current is None:
+            decision = "first version: current"
+        else:
+            verb = "made current" if promoted else "kept as a candidate"
+            basis = note or ("on the same validation data" if current_metric is not None else "recorded metric")
+            decision = (f"{verb}: {metric_name} {value} vs current {current.version[:8]} "
+                        f"{reference} ({basis}; tolerance {tolerance})")  # fmt: skip
+        record = Registration(
+            stage=stage, version=version, created_at=datetime.now(UTC).isoformat(), metric_name=metric_name,
+            metric_value=None if value is None else float(value), metrics=metrics, data_manifest=data_manifest,
+            decision=decision, parent_version=current.version if current else None,
+        )  # fmt: skip
+        for rel in (CONFIG_RELPATH, WEIGHTS_RELPATH):
+            self.store.put_file(f"{record.prefix}/{rel.as_posix()}", bundle_dir / rel)
+        self.store.put_bytes(f"{record.prefix}/registration.json", json.dumps(asdict(record), indent=1).encode(),
+                             content_type="application/json")  # fmt: skip
+        if promoted:
+            self.promote(stage, version)
+        log.info("%s model %s registered: %s", stage, version, decision)
+        return record, promoted
+
+    def promote(self, stage: str, version: str) -> None:
+        """Make ``version`` current (also the manual override: roll back, or force a candidate)."""
+        if not self.store.exists(f"{bundle_prefix(stage)}/versions/{version}/registration.json"):
+            raise ValueError(f"{stage} version {version} is not registered")
+        self.store.put_bytes(f"{bundle_prefix(stage)}/CURRENT.json", json.dumps({"version": version}).encode(),
+                             content_type="application/json")  # fmt: skip
+
+    # -- table ------------------------------------------------------------------------------------------
+
+    def table_rows(self) -> pd.DataFrame:
+        """Rows of table ``models``: every version of every stage."""
+        rows = []
+        for stage in BUNDLES:
+            current = self.current_version(stage)
+            for r in self.versions(stage):
+                rows.append({
+                    "stage": stage, "bundle": BUNDLES[stage], "version": r.version,
+                    "created_at": pd.Timestamp(r.created_at), "metric_name": r.metric_name,
+                    "metric_value": r.metric_value, "metrics_json": json.dumps(r.metrics, default=str),
+                    "n_training_files": len(r.data_manifest), "data_fingerprint": data_fingerprint(r.data_manifest),
+                    "is_current": r.version == current, "decision": r.decision, "object_prefix": r.prefix,
+                })  # fmt: skip
+        return pd.DataFrame(rows)

@@ -1,0 +1,140 @@
+"""Asset checks: each stage accounts for everything its upstream produced (per device-day, range-aware).
+
+They read the partitions' Parquet objects (the tables' source of truth), so they never wait on the DuckDB
+writer lock, and they loop over every partition of a range run like the assets do.
+"""
+
+from collections.abc import Callable
+
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
+
+from stickypi_assets.orchestration.assets.classifications import classifications
+from stickypi_assets.orchestration.assets.raw_images import raw_images
+from stickypi_assets.orchestration.assets.tuboids import tuboids
+from stickypi_assets.orchestration.assets.uid_segmentations import uid_segmentations
+from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
+from stickypi_assets.orchestration.resources import StickyPiStorage
+from stickypi_assets.pipeline.raw_images import iter_day_objects
+from stickypi_assets.storage.tables import CLASSIFICATIONS, IMAGES, INSTANCES, SEGMENTED_IMAGES, TUBOID_FRAMES, TUBOIDS
+from stickypi_assets.storage.warehouse import PartitionKey, Warehouse
+
+MAX_LISTED = 20
+
+
+def _column(warehouse: Warehouse, table: str, partition: PartitionKey, column: str) -> pd.Series:
+    rows = warehouse.read_partition_parquet(table, partition)
+    return rows[column] if len(rows) else pd.Series([], dtype=object)
+
+
+def image_index_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
+    """Raw image objects of the day without exactly one ``images`` row (uploaded after the day was indexed, or
+    deleted since), so a late upload is noticed instead of silently missing from every later stage."""
+    stored = {info.key for info in iter_day_objects(warehouse.store, partition.device, partition.date)}
+    indexed = _column(warehouse, IMAGES.name, partition, "object_key")
+    out = [f"`{k}` is in the store but not in table images (uploaded later? re-run the day)"
+           for k in sorted(stored - set(indexed))]  # fmt: skip
+    out += [f"`{k}` is in table images but no longer in the store" for k in sorted(set(indexed) - stored)]
+    out += [f"`{k}` has {n} rows in images" for k, n in indexed.value_counts().items() if n > 1]
+    return out
+
+
+def segmentation_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
+    """Images of the partition without exactly one ``segmented_images`` row."""
+    images = set(_column(warehouse, IMAGES.name, partition, "object_key"))
+    segmented = _column(warehouse, SEGMENTED_IMAGES.name, partition, "image_key")
+    out = [f"`{k}` has no row in segmented_images" for k in sorted(images - set(segmented))]
+    out += [f"`{k}` has {n} rows in segmented_images" for k, n in segmented.value_counts().items() if n > 1]
+    return out
+
+
+def tuboid_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
+    """Tuboid frames whose instance is not in ``instances``; tuboids whose frame count disagrees."""
+    known = set(_column(warehouse, INSTANCES.name, partition, "instance_id"))
+    frames = warehouse.read_partition_parquet(TUBOID_FRAMES.name, partition)
+    tubs = warehouse.read_partition_parquet(TUBOIDS.name, partition)
+    out = []
+    if len(frames):
+        out += [f"frame `{i}` is not in table instances" for i in sorted(set(frames.instance_id) - known)]
+    counts = frames.groupby("tuboid_id").size().to_dict() if len(frames) else {}
+    for row in tubs.itertuples(index=False) if len(tubs) else ():
+        if counts.get(row.tuboid_id, 0) != row.n_frames:
+            out.append(f"tuboid `{row.tuboid_id}` has {counts.get(row.tuboid_id, 0)} frames, not {row.n_frames}")
+    return out
+
+
+def classification_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
+    """Tuboids without exactly one ``classifications`` row, and rows of unknown tuboids."""
+    tub_ids = set(_column(warehouse, TUBOIDS.name, partition, "tuboid_id"))
+    classified = _column(warehouse, CLASSIFICATIONS.name, partition, "tuboid_id")
+    out = [f"tuboid `{t}` has no classification row" for t in sorted(tub_ids - set(classified))]
+    out += [f"tuboid `{t}` has {n} classification rows" for t, n in classified.value_counts().items() if n > 1]
+    out += [f"classification of unknown tuboid `{t}`" for t in sorted(set(classified) - tub_ids)]
+    return out
+
+
+def _result(context: AssetCheckExecutionContext, problem: Callable[[Warehouse, PartitionKey], list[str]],
+            storage: StickyPiStorage, what: str) -> AssetCheckResult:  # fmt: skip
+    warehouse = storage.warehouse()
+    problems: list[str] = []
+    partitions = context_partitions(context)
+    for partition in partitions:
+        problems += [f"{partition}: {p}" for p in problem(warehouse, partition)]
+    listed = "\n".join(f"- {p}" for p in problems[:MAX_LISTED]) + ("\n- …" if len(problems) > MAX_LISTED else "")
+    return AssetCheckResult(
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"{len(problems)} {what} over {len(partitions)} device-day(s)" if problems else None,
+        metadata={"n_problems": len(problems), "n_partitions": len(partitions),
+                  "problems": MetadataValue.md(listed or "none")},  # fmt: skip
+    )
+
+
+@asset_check(
+    asset=raw_images,
+    partitions_def=DEVICE_DAY,
+    description="Every raw image object of the day has exactly one row in table images (late uploads show here).",
+)
+def every_raw_image_is_indexed(context: AssetCheckExecutionContext, storage: StickyPiStorage):
+    return _result(context, image_index_problems, storage, "raw image objects not indexed exactly once")
+
+
+@asset_check(
+    asset=uid_segmentations,
+    partitions_def=DEVICE_DAY,
+    description="Every image of the day has a segmentation row (instances found, or the error recorded).",
+)
+def every_image_has_a_segmentation_row(context: AssetCheckExecutionContext, storage: StickyPiStorage):
+    return _result(context, segmentation_problems, storage, "images without exactly one segmentation row")
+
+
+@asset_check(
+    asset=tuboids,
+    partitions_def=DEVICE_DAY,
+    description="Every tuboid frame references an instance of table instances, and every tuboid has its frames.",
+)
+def tuboid_frames_reference_instances(context: AssetCheckExecutionContext, storage: StickyPiStorage):
+    return _result(context, tuboid_problems, storage, "tuboid frames without an instance or tuboids without frames")
+
+
+@asset_check(
+    asset=classifications,
+    partitions_def=DEVICE_DAY,
+    description="Every tuboid of the day has exactly one classification row (a label, or why not).",
+)
+def every_tuboid_has_one_classification(context: AssetCheckExecutionContext, storage: StickyPiStorage):
+    return _result(context, classification_problems, storage, "tuboids without exactly one classification")
+
+
+CHECKS = [
+    every_raw_image_is_indexed,
+    every_image_has_a_segmentation_row,
+    tuboid_frames_reference_instances,
+    every_tuboid_has_one_classification,
+]

@@ -1,0 +1,68 @@
+"""Asset ``classifications``: the ITC labels each device-day's tuboids (table ``classifications``).
+
+The analysts' views ``captures`` (one row per insect) and ``daily_taxon_counts`` read this table and
+``tuboids``; they are defined once in :func:`stickypi_assets.storage.tables.analyst_views`.
+"""
+
+from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+
+from stickypi_assets.orchestration.assets.metadata import problems_markdown
+from stickypi_assets.orchestration.conditions import refresh_on_model_change
+from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
+from stickypi_assets.orchestration.resources import ItcModelResource, StickyPiStorage
+from stickypi_assets.pipeline.classifications import classify_device_day
+from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
+
+
+@asset(
+    partitions_def=DEVICE_DAY,
+    backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
+    automation_condition=refresh_on_model_change("itc_model", "tuboids"),
+    deps=[AssetDep("tuboids"), AssetDep("itc_model")],
+    group_name="itc",
+    kinds={"pytorch", "duckdb"},
+    description=(
+        "Taxonomy of every tuboid of the device-day (ITC on its tuboid folder): label, pattern, "
+        "type/order/family/genus/species, probability, top-3 and full probability vector in table "
+        "`classifications`; tuboids without a folder are rows with status 'not_classified'."
+    ),
+)
+def classifications(
+    context: AssetExecutionContext, storage: StickyPiStorage, itc_model: ItcModelResource
+) -> MaterializeResult:
+    warehouse, store = storage.warehouse(), storage.object_store()
+    classifier, _, version = itc_model.load()
+    totals = {"ok": 0, "not_classified": 0, "error": 0}
+    seconds = 0.0
+    errors: list[tuple[str, str]] = []
+    taxa: dict[str, int] = {}
+    with warehouse.deferred_publish():  # one publish for all days of a range run
+        for partition in context_partitions(context):
+            tubs = warehouse.read_partition_parquet(TUBOIDS.name, partition)
+            day = classify_device_day(store, tubs, classifier, version, device=partition.device, day=partition.date,
+                                      run_id=context.run.run_id)  # fmt: skip
+            warehouse.write_partition(CLASSIFICATIONS.name, partition, day.rows)
+            for status in totals:
+                totals[status] += day.count(status)
+            seconds += day.seconds
+            errors += day.errors
+            if len(day.rows):
+                for pattern, n in day.rows[day.rows.status == "ok"].pattern.value_counts().items():
+                    taxa[pattern] = taxa.get(pattern, 0) + int(n)
+            context.log.info(
+                f"{partition}: {day.count('ok')} tuboids classified, {day.count('not_classified')} without folder, "
+                f"{day.count('error')} unreadable in {day.seconds:.1f} s"
+            )
+    table = "\n".join(f"| `{p}` | {n} |" for p, n in sorted(taxa.items(), key=lambda kv: -kv[1]))
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(totals.values()),
+            "n_classified": totals["ok"],
+            "n_not_classified": totals["not_classified"],
+            "n_errors": totals["error"],
+            "seconds_per_tuboid": round(seconds / totals["ok"], 4) if totals["ok"] else 0.0,
+            "model_version": version,
+            "labels": MetadataValue.md(f"| label pattern | tuboids |\n|---|---|\n{table}" if taxa else "none"),
+            "unreadable_folders": problems_markdown(errors),
+        }
+    )

@@ -1,0 +1,60 @@
+"""Asset ``raw_images``: index each device-day's JPEGs into table ``images``."""
+
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from stickypi_assets.orchestration.assets.metadata import problems_markdown
+from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
+from stickypi_assets.orchestration.resources import StickyPiStorage
+from stickypi_assets.pipeline.raw_images import index_device_day, raw_day_prefix
+from stickypi_assets.storage.tables import IMAGES
+
+
+@asset(
+    partitions_def=DEVICE_DAY,
+    backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
+    group_name="ingest",
+    kinds={"duckdb", "parquet"},
+    description=(
+        "One row per raw image object of the device-day (table `images`). Corrupt or misnamed files are "
+        "rows with status 'error', never a failed partition."
+    ),
+)
+def raw_images(context: AssetExecutionContext, storage: StickyPiStorage) -> MaterializeResult:
+    store, warehouse = storage.object_store(), storage.warehouse()
+    totals = {"ok": 0, "error": 0, "duplicate": 0}
+    errors: list[tuple[str, str]] = []
+    keys = []
+    with warehouse.deferred_publish():  # one publish for all days of a range run
+        for partition in context_partitions(context):
+            index = index_device_day(store, partition.device, partition.date, run_id=context.run.run_id)
+            result = warehouse.write_partition(IMAGES.name, partition, index.rows)
+            for status in totals:
+                totals[status] += index.count(status)
+            errors += index.errors
+            keys.append(result.parquet_key)
+            context.log.info(
+                f"{partition}: {index.n_images} images under {raw_day_prefix(partition.device, partition.date)} "
+                f"({index.count('ok')} ok, {index.count('error')} errors, {index.count('duplicate')} duplicates)"
+            )
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(totals.values()),
+            "n_ok": totals["ok"],
+            "n_errors": totals["error"],
+            "n_duplicates": totals["duplicate"],
+            "errors": problems_markdown(errors),
+            "parquet": MetadataValue.path(store.uri(keys[0])) if len(keys) == 1 else len(keys),
+            "dagster/column_schema": TableSchema(
+                columns=[TableColumn(c.name, c.duckdb_type, description=c.description) for c in IMAGES.columns]
+            ),
+        }
+    )

@@ -1,0 +1,19 @@
+"""Daily schedule: yesterday's partition of every known device through the whole chain.
+
+Built with ``build_schedule_from_partitioned_job`` on ``pipeline_job`` (raw_images → uid_segmentations →
+tuboids → classifications; the analysts' views follow the tables): at 01:30 UTC each day it requests one run
+per device for the last complete UTC day, with ``run_key`` = the partition key, so a daemon restart never
+runs a day twice. 01:30 leaves devices that upload in batches time to deliver the day's last images.
+"""
+
+from dagster import DefaultScheduleStatus, build_schedule_from_partitioned_job
+
+from stickypi_assets.orchestration.automation.jobs import pipeline_job
+
+daily_pipeline_schedule = build_schedule_from_partitioned_job(
+    pipeline_job,
+    hour_of_day=1,
+    minute_of_hour=30,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="At 01:30 UTC: yesterday's device-day of every known device through the whole chain.",
+)

@@ -1,0 +1,84 @@
+"""Retraining sensors: one run per change of annotation content, none for re-uploads, cursor across restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import AssetKey, DagsterInstance, SensorResult, SkipReason, build_sensor_context
+
+from stickypi_assets.definitions import defs
+from stickypi_assets.orchestration.automation.annotation_sensors import ANNOTATION_SENSORS, annotation_sensor
+from stickypi_assets.orchestration.resources import StickyPiStorage
+
+
+def tick(sensor, storage: StickyPiStorage, cursor: str | None, instance: DagsterInstance):
+    with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
+        return sensor(ctx)
+
+
+def test_new_changed_and_unchanged_annotations(tmp_path: Path):
+    storage = StickyPiStorage(store_url=str(tmp_path / "store"), warehouse_path=str(tmp_path / "wh.duckdb"))
+    store = storage.object_store()
+    instance = DagsterInstance.ephemeral()
+    sensor = annotation_sensor("uid")
+    assert isinstance(tick(sensor, storage, None, instance), SkipReason)  # nothing yet
+
+    store.put_bytes("annotations/uid/a.svg", b"<svg>a</svg>")
+    store.put_bytes("annotations/uid/notes.txt", b"not an annotation")  # ignored
+    first = tick(sensor, storage, None, instance)
+    assert isinstance(first, SensorResult) and len(first.run_requests) == 1
+    request = first.run_requests[0]
+    assert request.run_key == f"uid-{first.cursor}"
+    target = defs.resolve_sensor_def("uid_annotations_sensor").asset_selection
+    assert target.resolve(defs.resolve_asset_graph()) == {AssetKey("uid_model")}
+
+    # a daemon restart: a new evaluation with the stored cursor sees no change, so requests nothing
+    assert isinstance(tick(sensor, storage, first.cursor, instance), SkipReason)
+    # re-uploading the same bytes is not a change
+    store.put_bytes("annotations/uid/a.svg", b"<svg>a</svg>")
+    assert isinstance(tick(sensor, storage, first.cursor, instance), SkipReason)
+    # a changed file and a new file are
+    store.put_bytes("annotations/uid/a.svg", b"<svg>a, corrected</svg>")
+    second = tick(sensor, storage, first.cursor, instance)
+    assert isinstance(second, SensorResult) and second.cursor != first.cursor
+    store.put_bytes("annotations/uid/b.svg", b"<svg>b</svg>")
+    third = tick(sensor, storage, second.cursor, instance)
+    assert isinstance(third, SensorResult) and len({first.cursor, second.cursor, third.cursor}) == 3
+    # a lost cursor re-requests the same content with the same run key: Dagster runs a run key once
+    again = tick(sensor, storage, None, instance)
+    assert again.run_requests[0].run_key == third.run_requests[0].run_key
+    # another stage's sensor does not see UID annotations
+    assert isinstance(tick(annotation_sensor("sim"), storage, None, instance), SkipReason)
+
+
+def test_itc_sensor_watches_tuboids_and_databases(tmp_path: Path):
+    storage = StickyPiStorage(store_url=str(tmp_path / "store"), warehouse_path=str(tmp_path / "wh.duckdb"))
+    store = storage.object_store()
+    instance = DagsterInstance.ephemeral()
+    store.put_bytes("annotations/itc/series/t.0001/metadata.txt", b"x")
+    first = tick(annotation_sensor("itc"), storage, None, instance)
+    store.put_bytes("annotations/itc/database.db", b"sqlite")
+    second = tick(annotation_sensor("itc"), storage, first.cursor, instance)
+    assert isinstance(second, SensorResult) and second.run_requests[0].run_key.startswith("itc-")
+    assert {s.name for s in ANNOTATION_SENSORS} == {"uid_annotations_sensor", "sim_annotations_sensor",
+                                                     "itc_annotations_sensor"}  # fmt: skip
+
+
+def test_annotations_the_current_model_was_trained_on_request_nothing(tmp_path: Path):
+    """A fresh daemon (no cursor) does not retrain a model on the very annotations it learnt from."""
+    from stickypi_assets.lifecycle.training import annotation_manifest
+    from stickypi_assets_tests.lifecycle.test_registry import itc_bundle
+
+    storage = StickyPiStorage(store_url=str(tmp_path / "store"), warehouse_path=str(tmp_path / "wh.duckdb"))
+    store = storage.object_store()
+    instance = DagsterInstance.ephemeral()
+    store.put_bytes("annotations/itc/series/t.0001/metadata.txt", b"x")
+    store.put_bytes("annotations/itc/database.db", b"sqlite")
+    storage.registry().register("itc", itc_bundle(tmp_path / "b", seed=0), {"accuracy": 0.9},
+                                annotation_manifest(store, "itc"))  # fmt: skip
+    result = tick(annotation_sensor("itc"), storage, None, instance)
+    assert isinstance(result, SensorResult) and not result.run_requests
+    assert "was trained on these 2 annotation files" in result.skip_reason.skip_message and result.cursor
+    store.put_bytes("annotations/itc/database.db", b"sqlite, one more row")  # new content: retrain
+    changed = tick(annotation_sensor("itc"), storage, result.cursor, instance)
+    assert len(changed.run_requests) == 1
