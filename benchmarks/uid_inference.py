@@ -93,8 +93,9 @@ def device_day(n: int, detector, config) -> dict:
     from datetime import UTC, date, datetime, timedelta
 
     from stickypi_assets.formats.names import format_datetime
-    from stickypi_assets.pipeline.raw_images import index_device_day, raw_image_key
+    from stickypi_assets.pipeline.raw_images import index_device_day
     from stickypi_assets.pipeline.uid_segmentations import segment_device_day
+    from stickypi_assets.storage.keys import raw_image_key
     from stickypi_assets.storage.object_store import LocalObjectStore
 
     device, day = "0a5bb6f4", date(2020, 6, 20)

@@ -81,8 +81,9 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``stickypi synth``; ``ValueError``/``FileNotFoundError`` propagate (usage errors, exit 2)."""
+    from stickypi_assets.storage.keys import ground_truth_key
     from stickypi_assets.storage.object_store import object_store_from_url
-    from stickypi_assets.synth.generator import GT_PREFIX, generate
+    from stickypi_assets.synth.generator import generate
 
     config = config_from_args(args)
     store = object_store_from_url(args.out)
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"ground truth: {summary['insects']} insects, {summary['instances']} instances; "
-        f"manifest {GT_PREFIX}/manifest.json"
+        f"manifest {ground_truth_key('manifest.json')}"
     )
     print(json.dumps(summary["taxa"], indent=2), file=sys.stdout)
     return 0

@@ -29,8 +29,8 @@ from stickypi_assets.lifecycle.registry import training_config_key
 from stickypi_assets.lifecycle.training import ANNOTATION_PREFIXES
 from stickypi_assets.ml.sim.config import SimConfig
 from stickypi_assets.ml.uid.config import UidConfig
+from stickypi_assets.storage.keys import ground_truth_key
 from stickypi_assets.storage.object_store import ObjectStore
-from stickypi_assets.synth.generator import GT_PREFIX
 
 #: The UID for 2 CPU cores: ~0.4 s per iteration, learns the synthetic insects in a few hundred iterations.
 #: Inference: one 1408 px tile covers a 1296 x 972 demo frame (0.8 s per frame; 512 px tiles took 2.2 s for
@@ -63,7 +63,7 @@ def demo_itc_config():
 
 def ground_truth_uid_svgs(store: ObjectStore, n: int) -> list[str]:
     """Keys of the ``n`` ground-truth UID SVGs with the most instances (one per image, spread over devices)."""
-    images = pd.read_parquet(io.BytesIO(store.get_bytes(f"{GT_PREFIX}/images.parquet")))
+    images = pd.read_parquet(io.BytesIO(store.get_bytes(ground_truth_key("images.parquet"))))
     images = images[(images.status == "ok") & images.svg_key.notna()]
     return images.sort_values(["n_instances", "key"], ascending=[False, True]).svg_key.head(n).tolist()
 

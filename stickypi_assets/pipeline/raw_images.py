@@ -22,23 +22,12 @@ from PIL import Image, UnidentifiedImageError
 
 from stickypi_assets.formats.names import InvalidImageName, parse_image_name, validate_device
 from stickypi_assets.formats.split import md5_bytes
+from stickypi_assets.storage.keys import raw_day_prefix, raw_images_prefix
 from stickypi_assets.storage.object_store import ObjectInfo, ObjectStore
 
 log = logging.getLogger(__name__)
 
-RAW_PREFIX = "raw_images"
 _EXIF_MAKE = 0x010F  # Sticky Pi firmware stores a Python-literal dict of sensor data in the Make tag
-
-
-def raw_day_prefix(device: str, day: date) -> str:
-    """Listing prefix of one device-day: the file names start with ``<device>.<YYYY-MM-DD>_``."""
-    validate_device(device)
-    return f"{RAW_PREFIX}/{device}/{device}.{day.isoformat()}_"
-
-
-def raw_image_key(device: str, stem: str) -> str:
-    """Object key of the JPEG ``<device>.<YYYY-MM-DD_HH-MM-SS>`` (the Sticky Pi API layout)."""
-    return f"{RAW_PREFIX}/{device}/{stem}.jpg"
 
 
 @dataclass(frozen=True)
@@ -183,8 +172,8 @@ def discover_devices(store: ObjectStore) -> tuple[list[str], list[str]]:
     brackets, and the Sticky Pi convention is 8 hex digits.
     """
     valid, rejected = [], []
-    for prefix in store.list_prefixes(f"{RAW_PREFIX}/"):
-        name = prefix[len(RAW_PREFIX) + 1 :].rstrip("/")
+    for prefix in store.list_prefixes(raw_images_prefix()):
+        name = prefix[len(raw_images_prefix()) :].rstrip("/")
         try:
             valid.append(validate_device(name))
         except InvalidImageName:
@@ -200,7 +189,7 @@ def audit_raw_images(store: ObjectStore) -> list[tuple[str, str]]:
     prefix, so it is not run per partition.
     """
     problems = []
-    for info in store.list(f"{RAW_PREFIX}/"):
+    for info in store.list(raw_images_prefix()):
         parts = info.key.split("/")
         if len(parts) != 3:
             problems.append((info.key, "not in a raw_images/<device>/ folder"))
@@ -222,7 +211,7 @@ def audit_raw_images(store: ObjectStore) -> list[tuple[str, str]]:
 def image_days(store: ObjectStore, device: str) -> list[date]:
     """The UTC days that have at least one well-named image of ``device`` (for backfill hints and the demo)."""
     days = set()
-    for info in store.list(f"{RAW_PREFIX}/{device}/"):
+    for info in store.list(raw_images_prefix(device)):
         try:
             days.add(parse_image_name(info.key).datetime.date())
         except InvalidImageName:

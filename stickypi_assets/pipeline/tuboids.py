@@ -23,8 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -37,38 +36,24 @@ from stickypi_assets.ml.sim.features import Frame, Matcher
 from stickypi_assets.ml.sim.predict import frame_from_svg, track_day
 from stickypi_assets.ml.sim.tracking import TrackState
 from stickypi_assets.pipeline.uid_segmentations import polygon_wkt
+from stickypi_assets.storage.keys import (
+    day_start,
+    sim_state_key,
+    sim_video_key,
+    tuboid_day_prefix,
+    tuboid_folder_key,
+    tuboid_key,
+)
 from stickypi_assets.storage.object_store import ObjectNotFound, ObjectStore
 from stickypi_assets.storage.tables import IMAGES, SEGMENTED_IMAGES
 from stickypi_assets.storage.warehouse import PartitionKey, Warehouse, WarehouseError
 
 log = logging.getLogger(__name__)
 
-TUBOID_PREFIX = "tiled_tuboids"
-VIDEO_PREFIX = "sim_videos"
-STATE_PREFIX = "sim_state"
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, dtime(0), tzinfo=UTC)
-
-
-def state_key(device: str, day: date) -> str:
-    return f"{STATE_PREFIX}/{device}/{device}.{day.isoformat()}.json"
-
-
-def video_key(device: str, day: date) -> str:
-    return f"{VIDEO_PREFIX}/{device}/{device}.{day.isoformat()}.mp4"
-
-
-def tuboid_day_prefix(device: str, day: date) -> str:
-    """Prefix of every tuboid series of the device-day, whatever the model version."""
-    return f"{TUBOID_PREFIX}/{device}.{format_datetime(day_start(day))}."
-
-
 def load_state(store: ObjectStore, device: str, day: date) -> TrackState | None:
     """The state day ``day`` left (``None`` when that day was never tracked)."""
     try:
-        return TrackState.from_json(store.get_bytes(state_key(device, day)))
+        return TrackState.from_json(store.get_bytes(sim_state_key(device, day)))
     except ObjectNotFound:
         return None
 
@@ -181,20 +166,21 @@ def track_device_day(
             video_path=video_path if video else None,
         )
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            key = f"{TUBOID_PREFIX}/{path.relative_to(root).as_posix()}"
+            key = tuboid_key(path.relative_to(root).as_posix())
             store.put_file(key, path)
             written.add(key)
         vkey = None
         if out.video is not None:
-            vkey = video_key(device, day)
+            vkey = sim_video_key(device, day)
             store.put_file(vkey, out.video, content_type="video/mp4")
     out.result.state.model_version = model_version
-    store.put_bytes(state_key(device, day), out.result.state.to_json().encode("utf-8"), content_type="application/json")
+    state = out.result.state.to_json().encode("utf-8")
+    store.put_bytes(sim_state_key(device, day), state, content_type="application/json")
     for info in store.list(tuboid_day_prefix(device, day)):
         if info.key not in written:
             store.delete(info.key)
-    if vkey is None and store.exists(video_key(device, day)):  # no frame today: no video, not a stale one
-        store.delete(video_key(device, day))
+    if vkey is None and store.exists(sim_video_key(device, day)):  # no frame today: no video, not a stale one
+        store.delete(sim_video_key(device, day))
 
     series = TuboidId(
         device=device, start=start, end=start + timedelta(days=1), version=model_version, index=0
@@ -211,7 +197,7 @@ def track_device_day(
         tuboid_rows.append(common | {
             "tuboid_id": tub.track_id,
             "folder_id": folder_id,
-            "folder_key": f"{TUBOID_PREFIX}/{series}/{folder_id}/" if rec and rec.directory is not None else None,
+            "folder_key": tuboid_folder_key(series, folder_id) if rec and rec.directory is not None else None,
             "not_written_reason": rec.reason if rec else "not written",
             "track_first_seen": tub.head_datetime,
             "first_seen": obs[0].datetime,

@@ -31,20 +31,10 @@ from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
 from stickypi_assets.ml.uid.config import BUNDLE_NAME, UidConfig
 from stickypi_assets.ml.uid.detector import Detector
 from stickypi_assets.ml.uid.predict import PredictTimings, decode_jpeg, predict_image
+from stickypi_assets.storage.keys import uid_annotation_day_prefix, uid_annotation_key
 from stickypi_assets.storage.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
-
-UID_ANNOTATION_PREFIX = "uid_annotations"
-
-
-def uid_svg_key(device: str, stem: str) -> str:
-    return f"{UID_ANNOTATION_PREFIX}/{device}/{stem}.svg"
-
-
-def uid_day_prefix(device: str, day: date) -> str:
-    return f"{UID_ANNOTATION_PREFIX}/{device}/{device}.{day.isoformat()}_"
-
 
 def polygon_wkt(polygon: np.ndarray) -> str:
     return Polygon(polygon.astype(float)).wkt
@@ -156,7 +146,7 @@ def segment_device_day(
                 },
                 instances=found,
             )
-            key = uid_svg_key(device, stem)
+            key = uid_annotation_key(device, stem)
             store.put_bytes(key, write_uid_svg(doc), content_type="image/svg+xml")
             written.add(key)
             found_rows += instance_rows(
@@ -187,7 +177,7 @@ def segment_device_day(
             f"the UID failed on all {n_usable} usable images of {device} {day}, so the model or the machine is at "
             f"fault, not the images; first error ({errors[0][0]}): {errors[0][1]}"
         )
-    for info in store.list(uid_day_prefix(device, day)):
+    for info in store.list(uid_annotation_day_prefix(device, day)):
         if info.key not in written:
             store.delete(info.key)
     return DaySegmentation(

@@ -38,29 +38,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stickypi_assets.storage.keys import PartitionKey, partition_parquet_key, table_prefix, whole_table_key
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.storage.tables import TABLES, TableSpec, analyst_views
-
-WAREHOUSE_PREFIX = "warehouse"
 
 
 class WarehouseError(RuntimeError):
     """A warehouse operation could not complete; the message says what to do."""
-
-
-@dataclass(frozen=True, order=True)
-class PartitionKey:
-    """One device-day; the unit of replacement in every partitioned table."""
-
-    device: str
-    date: date
-
-    @property
-    def path(self) -> str:
-        return f"device={self.device}/date={self.date.isoformat()}"
-
-    def __str__(self) -> str:
-        return f"{self.device}|{self.date.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -69,15 +53,6 @@ class WriteResult:
     partition: PartitionKey
     n_rows: int
     parquet_key: str
-
-
-def parquet_key(table: str, partition: PartitionKey) -> str:
-    return f"{WAREHOUSE_PREFIX}/{table}/{partition.path}/part.parquet"
-
-
-def whole_table_key(table: str) -> str:
-    """Parquet object of an unpartitioned table (small tables written whole, e.g. ``models``)."""
-    return f"{WAREHOUSE_PREFIX}/{table}/all.parquet"
 
 
 def conform(spec: TableSpec, rows: pd.DataFrame | pa.Table, partition: PartitionKey | None) -> pa.Table:
@@ -220,7 +195,7 @@ class Warehouse:
         arrow = conform(spec, rows, partition)
         buf = io.BytesIO()
         pq.write_table(arrow, buf, compression="zstd")
-        key = parquet_key(table, partition)
+        key = partition_parquet_key(table, partition)
         self.store.put_bytes(key, buf.getvalue(), content_type="application/vnd.apache.parquet")
         self._load(spec, [(partition, arrow)])
         if publish:
@@ -267,7 +242,7 @@ class Warehouse:
     def load_partition(self, table: str, partition: PartitionKey, *, publish: bool = True) -> int:
         """(Re)load one partition from its Parquet object (e.g. after a writer crashed before loading)."""
         spec = self.spec(table)
-        arrow = self._read_parquet(parquet_key(table, partition))
+        arrow = self._read_parquet(partition_parquet_key(table, partition))
         self._load(spec, [(partition, arrow)])
         if publish:
             self.publish()
@@ -275,7 +250,7 @@ class Warehouse:
 
     def partitions(self, table: str) -> list[PartitionKey]:
         """Partitions that have a Parquet object, from the object-store listing."""
-        prefix = f"{WAREHOUSE_PREFIX}/{table}/"
+        prefix = table_prefix(table)
         found = []
         for info in self.store.list(prefix):
             parts = info.key[len(prefix) :].split("/")
@@ -292,7 +267,7 @@ class Warehouse:
                 key = whole_table_key(name)
                 parts = [(None, self._read_parquet(key))] if self.store.exists(key) else []
             else:
-                parts = [(p, self._read_parquet(parquet_key(name, p))) for p in self.partitions(name)]
+                parts = [(p, self._read_parquet(partition_parquet_key(name, p))) for p in self.partitions(name)]
             self._load(spec, parts, replace_all=True)
             counts[name] = sum(a.num_rows for _, a in parts)
         if publish:
@@ -302,7 +277,7 @@ class Warehouse:
     def read_partition_parquet(self, table: str, partition: PartitionKey) -> pd.DataFrame:
         """A partition's rows from its Parquet object: no DuckDB lock needed (what downstream assets read)."""
         self.spec(table)
-        key = parquet_key(table, partition)
+        key = partition_parquet_key(table, partition)
         if not self.store.exists(key):
             raise WarehouseError(f"partition {partition} of table {table!r} has not been written yet ({key})")
         return self._read_parquet(key).to_pandas()

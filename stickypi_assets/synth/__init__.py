@@ -22,8 +22,6 @@ from stickypi_assets.synth.generator import (
     RenderedFrame,
     generate,
     generate_device_day,
-    raw_image_key,
-    uid_svg_key,
 )
 from stickypi_assets.synth.render import render_ground_truth_preview
 from stickypi_assets.synth.taxa import DEFAULT_TAXA, TAXA
@@ -36,7 +34,5 @@ __all__ = [
     "SynthConfig",
     "generate",
     "generate_device_day",
-    "raw_image_key",
     "render_ground_truth_preview",
-    "uid_svg_key",
 ]

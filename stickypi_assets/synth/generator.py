@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 
 from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.formats.names import format_datetime
-from stickypi_assets.pipeline.raw_images import RAW_PREFIX, raw_image_key
+from stickypi_assets.storage.keys import ground_truth_key, ground_truth_uid_svg_key, raw_image_key
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.synth.card import (
     CardLight,
@@ -93,17 +93,12 @@ log = logging.getLogger(__name__)
 
 GENERATOR = "stickypi_assets.synth"
 GENERATOR_VERSION = "1"
-GT_PREFIX = "ground_truth"
 ITC_USER = "stickypi-synth"
 
 # quantisation of poses (cache keys; rendering and ground truth use the quantised pose)
 _SUBPIXEL = 4
 _ANGLE_STEP = 0.5
 _DECAY_STEPS = 32
-
-
-def uid_svg_key(device: str, stem: str) -> str:
-    return f"{GT_PREFIX}/uid/{device}/{stem}.svg"
 
 
 # -- rendering -------------------------------------------------------------------------------------------------
@@ -502,7 +497,7 @@ def _write_frame(config: SynthConfig, store: ObjectStore, frame: RenderedFrame) 
             "synthetic": True,
         }
         doc = UidSvg(jpeg_bytes=data, width=config.width, height=config.height, metadata=metadata, instances=instances)
-        svg_key = uid_svg_key(slot.device, slot.stem)
+        svg_key = ground_truth_uid_svg_key(slot.device, slot.stem)
         store.put_bytes(svg_key, write_uid_svg(doc), content_type="image/svg+xml")
         row.update(svg_key=svg_key, n_instances=len(instances))
     return row
@@ -823,14 +818,14 @@ def generate(
                 bar.close()
         tracks = gt.tracks_table()
         pq.write_table(tracks, folder / "tracks.parquet")
-        store.put_file(f"{GT_PREFIX}/frames.parquet", folder / "frames.parquet")
-        store.put_file(f"{GT_PREFIX}/images.parquet", folder / "images.parquet")
-        store.put_file(f"{GT_PREFIX}/tracks.parquet", folder / "tracks.parquet")
+        store.put_file(ground_truth_key("frames.parquet"), folder / "frames.parquet")
+        store.put_file(ground_truth_key("images.parquet"), folder / "images.parquet")
+        store.put_file(ground_truth_key("tracks.parquet"), folder / "tracks.parquet")
         _write_itc_database(folder / "database.db", tracks)
-        store.put_file(f"{GT_PREFIX}/itc/database.db", folder / "database.db")
+        store.put_file(ground_truth_key("itc/database.db"), folder / "database.db")
         manifest = _manifest(config, gt, tracks)
         store.put_bytes(
-            f"{GT_PREFIX}/manifest.json",
+            ground_truth_key("manifest.json"),
             (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode(),
             content_type="application/json",
         )
@@ -887,12 +882,12 @@ def _manifest(config: SynthConfig, gt: _GroundTruth, tracks: pa.Table) -> dict[s
         "device_days": days,
         "corrupt_images": gt.corrupt,
         "objects": {
-            "raw_images": f"{RAW_PREFIX}/<device>/<device>.<YYYY-MM-DD_HH-MM-SS>.jpg",
-            "uid_svgs": f"{GT_PREFIX}/uid/<device>/<device>.<YYYY-MM-DD_HH-MM-SS>.svg",
-            "frames": f"{GT_PREFIX}/frames.parquet",
-            "tracks": f"{GT_PREFIX}/tracks.parquet",
-            "images": f"{GT_PREFIX}/images.parquet",
-            "itc_database": f"{GT_PREFIX}/itc/database.db",
+            "raw_images": raw_image_key("<device>", "<device>.<YYYY-MM-DD_HH-MM-SS>"),
+            "uid_svgs": ground_truth_uid_svg_key("<device>", "<device>.<YYYY-MM-DD_HH-MM-SS>"),
+            "frames": ground_truth_key("frames.parquet"),
+            "tracks": ground_truth_key("tracks.parquet"),
+            "images": ground_truth_key("images.parquet"),
+            "itc_database": ground_truth_key("itc/database.db"),
         },
         "conventions": {
             "insect_id": "<device>.<card start>.<card end>.synth.<NNNN>: shaped like a SIM tuboid id "

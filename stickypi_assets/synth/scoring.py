@@ -29,9 +29,9 @@ from stickypi_assets.formats.uid_svg import read_uid_svg
 from stickypi_assets.ml.sim.evaluate import tracking_scores
 from stickypi_assets.ml.uid.config import UidConfig
 from stickypi_assets.ml.uid.validate import match_records, precision_recall
+from stickypi_assets.storage.keys import ground_truth_key
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.storage.warehouse import Warehouse
-from stickypi_assets.synth.generator import GT_PREFIX
 from stickypi_assets.synth.sim_pairs import ground_truth_tracks
 
 
@@ -75,7 +75,7 @@ class ChainScores:
 
 
 def _truth_images(store: ObjectStore) -> pd.DataFrame:
-    images = pd.read_parquet(io.BytesIO(store.get_bytes(f"{GT_PREFIX}/images.parquet")))
+    images = pd.read_parquet(io.BytesIO(store.get_bytes(ground_truth_key("images.parquet"))))
     return images[images.status == "ok"]
 
 
@@ -153,7 +153,7 @@ def score_chain(store: ObjectStore, warehouse: Warehouse, label_map: LabelMap | 
         }
     if matched and label_map is not None:
         tracks = pd.read_parquet(
-            io.BytesIO(store.get_bytes(f"{GT_PREFIX}/tracks.parquet")), columns=["insect_id", "taxon"]
+            io.BytesIO(store.get_bytes(ground_truth_key("tracks.parquet"))), columns=["insect_id", "taxon"]
         )
         true_taxon = dict(zip(tracks.insect_id, tracks.taxon, strict=True))
         captured = warehouse.query("SELECT tuboid_id, label FROM captures")

@@ -21,12 +21,12 @@ import pandas as pd
 
 from stickypi_assets.formats.sim_svg import SimPair, sim_name, write_sim_svg
 from stickypi_assets.formats.uid_svg import read_uid_svg
+from stickypi_assets.storage.keys import ground_truth_key
 from stickypi_assets.storage.object_store import ObjectStore
-from stickypi_assets.synth.generator import GT_PREFIX
 
 
 def _read_table(store: ObjectStore, name: str) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(store.get_bytes(f"{GT_PREFIX}/{name}.parquet")))
+    return pd.read_parquet(io.BytesIO(store.get_bytes(ground_truth_key(f"{name}.parquet"))))
 
 
 def ground_truth_tracks(store: ObjectStore, devices: list[str] | None = None) -> pd.DataFrame:

@@ -58,9 +58,9 @@ from stickypi_assets.formats.tuboids import (
     masked_square_tile,
     write_tuboid,
 )
-from stickypi_assets.pipeline.raw_images import raw_image_key
+from stickypi_assets.storage.keys import ground_truth_key, raw_image_key
 from stickypi_assets.storage.object_store import ObjectStore, ObjectStoreError
-from stickypi_assets.synth.generator import GT_PREFIX, ITC_USER
+from stickypi_assets.synth.generator import ITC_USER
 from stickypi_assets.synth.taxa import DEFAULT_TAXA, TAXA
 
 log = logging.getLogger(__name__)
@@ -271,10 +271,10 @@ def write_synth_tuboids(
         raise ValueError("max_tiles_in_memory must be >= 1")
     root = Path(out_dir)
     frames = pd.read_parquet(
-        _local_or_download(store, f"{GT_PREFIX}/frames.parquet"),
+        _local_or_download(store, ground_truth_key("frames.parquet")),
         columns=["insect_id", "device", "datetime", "image_stem", "status", "polygon", "centroid_x", "centroid_y"],
     )
-    tracks = pd.read_parquet(_local_or_download(store, f"{GT_PREFIX}/tracks.parquet"))
+    tracks = pd.read_parquet(_local_or_download(store, ground_truth_key("tracks.parquet")))
     if devices is not None:
         wanted = set(devices)
         frames = frames[frames["device"].isin(wanted)]

@@ -20,7 +20,8 @@ from stickypi_assets.ml.sim.tracking import TrackState
 from stickypi_assets.orchestration.assets.tuboids import tuboids
 from stickypi_assets.orchestration.partitions import multi_partition_key
 from stickypi_assets.orchestration.resources import StickyPiStorage
-from stickypi_assets.pipeline.tuboids import load_state, state_key, tuboid_day_prefix, video_key, wait_for_state
+from stickypi_assets.pipeline.tuboids import load_state, wait_for_state
+from stickypi_assets.storage.keys import sim_state_key, sim_video_key, tuboid_day_prefix
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import SEGMENTED_IMAGES
 from stickypi_assets.storage.warehouse import PartitionKey
@@ -119,7 +120,7 @@ def test_midnight_rerun_and_range_run(deployment, tmp_path: Path):
     sample = written.iloc[0]
     tub = read_tuboid(store.local_path(sample.folder_key.rstrip("/")))
     assert len(tub.frames) == sample.n_frames
-    assert store.exists(video_key(DEVICE, DAY1)) and store.exists(state_key(DEVICE, DAY2))
+    assert store.exists(sim_video_key(DEVICE, DAY1)) and store.exists(sim_state_key(DEVICE, DAY2))
 
     # Re-running day 2 gives the same ids and replaces (never duplicates) its rows and objects.
     before = sorted(i.key for i in store.list(tuboid_day_prefix(DEVICE, DAY2)))
@@ -148,7 +149,7 @@ def test_a_day_whose_previous_day_was_not_tracked_fails_unless_told(deployment):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [DEVICE])
     run(storage, instance, multi_partition_key(DEVICE, DAY1))
-    store.delete(state_key(DEVICE, DAY1))  # as if day 1 had never been tracked (it has images)
+    store.delete(sim_state_key(DEVICE, DAY1))  # as if day 1 had never been tracked (it has images)
     key = multi_partition_key(DEVICE, DAY2)
     failed = materialize([tuboids], partition_key=key, instance=instance, raise_on_error=False,
                          resources={"storage": storage, "sim_model": IouSimModel()})  # fmt: skip
@@ -173,7 +174,7 @@ def test_waiting_for_the_run_that_tracks_the_previous_day(tmp_path: Path):
     def in_progress() -> bool:
         looks.append(1)
         if len(looks) == 3:  # the other run finishes and writes its state
-            store.put_bytes(state_key(DEVICE, DAY1), TrackState(device=DEVICE, crop_size=105).to_json().encode())
+            store.put_bytes(sim_state_key(DEVICE, DAY1), TrackState(device=DEVICE, crop_size=105).to_json().encode())
         return True
 
     state = wait_for_state(store, DEVICE, DAY1, in_progress=in_progress, timeout_s=60, sleep=slept.append)

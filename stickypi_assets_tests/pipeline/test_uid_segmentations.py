@@ -18,7 +18,8 @@ from stickypi_assets.orchestration.assets.uid_segmentations import uid_segmentat
 from stickypi_assets.orchestration.partitions import multi_partition_key
 from stickypi_assets.orchestration.resources import StickyPiStorage, UidModelResource
 from stickypi_assets.pipeline.raw_images import index_device_day
-from stickypi_assets.pipeline.uid_segmentations import DayFailed, segment_device_day, uid_day_prefix
+from stickypi_assets.pipeline.uid_segmentations import DayFailed, segment_device_day
+from stickypi_assets.storage.keys import uid_annotation_day_prefix
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets_tests.ml.uid.helpers import BlobDetector
@@ -81,11 +82,11 @@ def test_a_day_on_which_every_image_fails_fails_and_keeps_the_previous_outputs(s
     images = index_device_day(store, DEVICE, DAY).rows
     config = UidConfig(score_threshold=0.5, tile_size=256, tile_overlap=64, original_image_padding=16)
     before = segment_device_day(store, images, BlobDetector(), config, "v-test", device=DEVICE, day=DAY)
-    svgs = {i.key: i.md5 for i in store.list(uid_day_prefix(DEVICE, DAY))}
+    svgs = {i.key: i.md5 for i in store.list(uid_annotation_day_prefix(DEVICE, DAY))}
     assert len(svgs) == before.count("ok") == 8
     with pytest.raises(DayFailed, match="all 8 usable images.*CUDA out of memory"):
         segment_device_day(store, images, BrokenDetector(), config, "v-bad", device=DEVICE, day=DAY)
-    assert {i.key: i.md5 for i in store.list(uid_day_prefix(DEVICE, DAY))} == svgs
+    assert {i.key: i.md5 for i in store.list(uid_annotation_day_prefix(DEVICE, DAY))} == svgs
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def test_asset_writes_rows_and_svgs_and_is_idempotent(store: LocalObjectStore, r
     inst = wh.query("SELECT count(*) n, count(DISTINCT instance_id) u FROM instances")
     assert inst["n"][0] == inst["u"][0] == seg.loc[seg.status == "ok", "k"].iloc[0]  # re-run did not duplicate
     assert wh.query("SELECT DISTINCT model_version FROM segmented_images")["model_version"].tolist() == [version]
-    assert sum(1 for _ in store.list(uid_day_prefix(DEVICE, DAY))) == 8
+    assert sum(1 for _ in store.list(uid_annotation_day_prefix(DEVICE, DAY))) == 8
 
 
 def test_asset_without_trained_model_says_what_to_do(store: LocalObjectStore, tmp_path: Path):

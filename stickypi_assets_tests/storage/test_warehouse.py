@@ -14,9 +14,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from stickypi_assets.storage.keys import partition_parquet_key
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import IMAGES, TABLES
-from stickypi_assets.storage.warehouse import PartitionKey, Warehouse, WarehouseError, parquet_key
+from stickypi_assets.storage.warehouse import PartitionKey, Warehouse, WarehouseError
 
 DAY = date(2020, 6, 20)
 
@@ -61,7 +62,7 @@ def test_write_replaces_only_its_partition(warehouse: Warehouse):
     # an empty partition clears its rows
     warehouse.write_partition("images", p2, make_rows(p2.device, DAY, 0))
     assert count(warehouse, "device = '1b74105a'") == 0
-    assert warehouse.store.exists(parquet_key("images", p1))
+    assert warehouse.store.exists(partition_parquet_key("images", p1))
 
 
 def test_parquet_is_the_source_of_truth(warehouse: Warehouse, tmp_path: Path):
@@ -89,7 +90,7 @@ def test_rows_are_checked_against_schema_and_partition(warehouse: Warehouse):
         warehouse.write_partition("images", p, make_rows("1b74105a", DAY, 1))
     with pytest.raises(WarehouseError, match="unknown table"):
         warehouse.write_partition("nope", p, make_rows(p.device, DAY, 1))
-    assert not warehouse.store.exists(parquet_key("images", p))  # nothing half-written
+    assert not warehouse.store.exists(partition_parquet_key("images", p))  # nothing half-written
 
 
 def test_schema_migration_adds_missing_columns(tmp_path: Path):

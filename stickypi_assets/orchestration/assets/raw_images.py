@@ -14,7 +14,8 @@ from dagster import (
 from stickypi_assets.orchestration.assets.metadata import problems_markdown
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.orchestration.resources import StickyPiStorage
-from stickypi_assets.pipeline.raw_images import index_device_day, raw_day_prefix
+from stickypi_assets.pipeline.raw_images import index_device_day
+from stickypi_assets.storage.keys import raw_day_prefix
 from stickypi_assets.storage.tables import IMAGES
 
 

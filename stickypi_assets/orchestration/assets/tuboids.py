@@ -42,7 +42,8 @@ from stickypi_assets.orchestration.assets.metadata import hourly_bars_markdown, 
 from stickypi_assets.orchestration.conditions import refresh_on_model_change
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions, multi_partition_key
 from stickypi_assets.orchestration.resources import SimModelResource, StickyPiStorage
-from stickypi_assets.pipeline.tuboids import day_has_images, load_state, state_key, track_device_day, wait_for_state
+from stickypi_assets.pipeline.tuboids import day_has_images, load_state, track_device_day, wait_for_state
+from stickypi_assets.storage.keys import sim_state_key
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.storage.tables import SEGMENTED_IMAGES, TUBOID_FRAMES, TUBOIDS
 from stickypi_assets.storage.warehouse import PartitionKey, Warehouse
@@ -170,7 +171,7 @@ def tuboids(
                     videos.append(day.video_key)
                 handovers.append(
                     f"- {partition}: D-1 state {how} ({n_open} open tracks) → "
-                    f"{len(day.state.tracks)} open at midnight (`{state_key(device, partition.date)}`)"
+                    f"{len(day.state.tracks)} open at midnight (`{sim_state_key(device, partition.date)}`)"
                 )
                 context.log.info(
                     f"{partition}: {len(day.tuboids)} tuboids ({n_cont} continued from D-1) over {day.n_frames} frames "

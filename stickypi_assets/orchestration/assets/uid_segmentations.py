@@ -6,7 +6,8 @@ from stickypi_assets.orchestration.assets.metadata import hourly_bars_markdown, 
 from stickypi_assets.orchestration.conditions import refresh_on_model_change
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.orchestration.resources import StickyPiStorage, UidModelResource
-from stickypi_assets.pipeline.uid_segmentations import segment_device_day, uid_day_prefix
+from stickypi_assets.pipeline.uid_segmentations import segment_device_day
+from stickypi_assets.storage.keys import uid_annotation_day_prefix
 from stickypi_assets.storage.tables import IMAGES, INSTANCES, SEGMENTED_IMAGES
 
 
@@ -49,11 +50,11 @@ def uid_segmentations(
             errors += day.errors
             if len(day.instances):
                 hours += day.instances["datetime"].dt.tz_convert("UTC").dt.hour.tolist()
-            prefixes.append(uid_day_prefix(partition.device, partition.date))
+            prefixes.append(uid_annotation_day_prefix(partition.device, partition.date))
             context.log.info(
                 f"{partition}: {len(day.instances)} instances in {day.count('ok')} images "
                 f"({day.count('error')} failed, {day.count('skipped')} skipped) "
-                f"-> {uid_day_prefix(partition.device, partition.date)}"
+                f"-> {uid_annotation_day_prefix(partition.device, partition.date)}"
             )
     per_image = totals["seconds"] / totals["images"] if totals["images"] else 0.0
     return MaterializeResult(

@@ -16,7 +16,7 @@ from stickypi_assets.formats.names import parse_stem
 from stickypi_assets.formats.tuboids import TILE_WINDOW_S, masked_square_tile, read_tuboid
 from stickypi_assets.ml.itc.config import ItcConfig
 from stickypi_assets.ml.itc.dataset import load_itc_data
-from stickypi_assets.pipeline.raw_images import raw_image_key
+from stickypi_assets.storage.keys import raw_image_key
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets.synth.taxa import DEFAULT_TAXA, REAL_TAXON, TAXA

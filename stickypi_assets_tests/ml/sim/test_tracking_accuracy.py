@@ -22,7 +22,7 @@ from stickypi_assets.ml.sim.config import SimConfig, save_config
 from stickypi_assets.ml.sim.evaluate import tracking_scores, tuboid_observations
 from stickypi_assets.ml.sim.predict import frame_from_svg, load_matcher, track_day
 from stickypi_assets.ml.sim.train import train
-from stickypi_assets.pipeline.tuboids import day_start
+from stickypi_assets.storage.keys import day_start
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets.synth.sim_pairs import ground_truth_pairs, ground_truth_tracks, write_pair_svgs

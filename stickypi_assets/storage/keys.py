@@ -1,0 +1,174 @@
+"""The one object-key layout: every key or prefix the platform reads or writes in the object store is built here.
+
+The twin of :mod:`stickypi_assets.storage.tables` (the table layout) and of the README's key table. Keys follow the
+Sticky Pi API layout where one exists (``raw_images/<device>/<device>.<datetime>.jpg``, ``tiled_tuboids/…``,
+``ml/<bundle>/…``), so an existing Sticky Pi bucket can be used as it is; the platform's own objects get equally
+plain keys. ``<stem>`` is always ``<device>.<YYYY-MM-DD_HH-MM-SS>`` (UTC), a day is a UTC ``date``.
+
+Why one module: a day's objects are found by listing a prefix, and a prefix that one writer builds differently from
+its reader silently loses data (an empty listing looks like a day without images). With one builder per kind of
+object, writer, reader, sensor, check and test cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+
+from stickypi_assets.formats.names import format_datetime, validate_device
+
+RAW_IMAGES = "raw_images"
+UID_ANNOTATIONS = "uid_annotations"
+TILED_TUBOIDS = "tiled_tuboids"
+SIM_VIDEOS = "sim_videos"
+SIM_STATE = "sim_state"
+WAREHOUSE = "warehouse"
+MODELS = "ml"
+ANNOTATIONS = "annotations"
+GROUND_TRUTH = "ground_truth"
+
+
+@dataclass(frozen=True, order=True)
+class PartitionKey:
+    """One device-day: the unit of replacement of every partitioned table and of the day's objects."""
+
+    device: str
+    date: date
+
+    @property
+    def path(self) -> str:
+        """Hive-style folder of the partition's Parquet object (``device=<device>/date=<YYYY-MM-DD>``)."""
+        return f"device={self.device}/date={self.date.isoformat()}"
+
+    def __str__(self) -> str:
+        return f"{self.device}|{self.date.isoformat()}"
+
+
+def day_start(day: date) -> datetime:
+    """00:00 UTC of ``day``: where a device-day (and its tuboid series) begins."""
+    return datetime.combine(day, dtime(0), tzinfo=UTC)
+
+
+# -- raw images (Sticky Pi API layout) ------------------------------------------------------------------------
+
+
+def raw_image_key(device: str, stem: str) -> str:
+    """``raw_images/<device>/<stem>.jpg``: a device's JPEG."""
+    return f"{RAW_IMAGES}/{device}/{stem}.jpg"
+
+
+def raw_images_prefix(device: str | None = None) -> str:
+    """Every raw image (``raw_images/``), or one device's (``raw_images/<device>/``)."""
+    return f"{RAW_IMAGES}/" if device is None else f"{RAW_IMAGES}/{device}/"
+
+
+def raw_day_prefix(device: str, day: date) -> str:
+    """One device-day's JPEGs: their names start with ``<device>.<YYYY-MM-DD>_``, one listing, never a scan."""
+    validate_device(device)
+    return f"{RAW_IMAGES}/{device}/{device}.{day.isoformat()}_"
+
+
+# -- UID annotations predicted by the platform ------------------------------------------------------------------
+
+
+def uid_annotation_key(device: str, stem: str) -> str:
+    """``uid_annotations/<device>/<stem>.svg``: the UID's annotation SVG of one image (embedding its JPEG)."""
+    return f"{UID_ANNOTATIONS}/{device}/{stem}.svg"
+
+
+def uid_annotation_day_prefix(device: str, day: date) -> str:
+    return f"{UID_ANNOTATIONS}/{device}/{device}.{day.isoformat()}_"
+
+
+# -- SIM outputs ----------------------------------------------------------------------------------------------
+
+
+def tuboid_key(relpath: str) -> str:
+    """``tiled_tuboids/<series>/<folder>/<file>`` (original layout) from the path relative to ``tiled_tuboids/``."""
+    return f"{TILED_TUBOIDS}/{relpath}"
+
+
+def tuboid_folder_key(series: str, folder_id: str) -> str:
+    """``tiled_tuboids/<series>/<folder>/``: one tuboid folder (``metadata.txt``, ``tuboid.jpg``, ``context.jpg``)."""
+    return f"{TILED_TUBOIDS}/{series}/{folder_id}/"
+
+
+def tuboid_day_prefix(device: str, day: date) -> str:
+    """Every tuboid series of the device-day, whatever the model version (``<device>.<day start>.``)."""
+    return f"{TILED_TUBOIDS}/{device}.{format_datetime(day_start(day))}."
+
+
+def sim_video_key(device: str, day: date) -> str:
+    """``sim_videos/<device>/<device>.<YYYY-MM-DD>.mp4``: the day's frames with numbered tracks."""
+    return f"{SIM_VIDEOS}/{device}/{device}.{day.isoformat()}.mp4"
+
+
+def sim_state_key(device: str, day: date) -> str:
+    """``sim_state/<device>/<device>.<YYYY-MM-DD>.json``: the tracks open at midnight, which the next day continues."""
+    return f"{SIM_STATE}/{device}/{device}.{day.isoformat()}.json"
+
+
+# -- warehouse (tables as Parquet, the source of truth) -------------------------------------------------------
+
+
+def table_prefix(table: str) -> str:
+    return f"{WAREHOUSE}/{table}/"
+
+
+def partition_parquet_key(table: str, partition: PartitionKey) -> str:
+    """``warehouse/<table>/device=<device>/date=<YYYY-MM-DD>/part.parquet``: one partition of a table."""
+    return f"{WAREHOUSE}/{table}/{partition.path}/part.parquet"
+
+
+def whole_table_key(table: str) -> str:
+    """``warehouse/<table>/all.parquet``: a small unpartitioned table written whole (e.g. ``models``)."""
+    return f"{WAREHOUSE}/{table}/all.parquet"
+
+
+# -- model registry -------------------------------------------------------------------------------------------
+
+
+def bundle_prefix(bundle: str) -> str:
+    """``ml/<bundle>``: everything of one model (``universal-insect-detector``, …)."""
+    return f"{MODELS}/{bundle}"
+
+
+def training_config_key(bundle: str) -> str:
+    """``ml/<bundle>/training/config.yaml``: the training configuration users put there (optional)."""
+    return f"{bundle_prefix(bundle)}/training/config.yaml"
+
+
+def versions_prefix(bundle: str) -> str:
+    return f"{bundle_prefix(bundle)}/versions/"
+
+
+def version_prefix(bundle: str, version: str) -> str:
+    """``ml/<bundle>/versions/<version>``: one registered version (config, weights, ``registration.json``)."""
+    return f"{bundle_prefix(bundle)}/versions/{version}"
+
+
+def current_version_key(bundle: str) -> str:
+    """``ml/<bundle>/CURRENT.json``: which version the assets use."""
+    return f"{bundle_prefix(bundle)}/CURRENT.json"
+
+
+# -- annotations (what retrains the models) -------------------------------------------------------------------
+
+
+def annotation_prefix(stage: str) -> str:
+    """``annotations/<stage>/``: the annotations a stage trains on (the annotation sensors watch it)."""
+    return f"{ANNOTATIONS}/{stage}/"
+
+
+# -- synthetic ground truth (``stickypi synth``) -----------------------------------------------------------------
+
+
+def ground_truth_key(name: str) -> str:
+    """``ground_truth/<name>`` (``images.parquet``, ``frames.parquet``, ``tracks.parquet``, ``manifest.json``, …)."""
+    return f"{GROUND_TRUTH}/{name}"
+
+
+def ground_truth_uid_svg_key(device: str, stem: str) -> str:
+    """``ground_truth/uid/<device>/<stem>.svg``: the true outlines of one synthetic image."""
+    return f"{GROUND_TRUTH}/uid/{device}/{stem}.svg"
