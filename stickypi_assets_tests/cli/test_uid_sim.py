@@ -149,7 +149,8 @@ def test_sim_make_candidates_prefers_curated_a_files(tmp_path: Path, capsys):
 
 def test_sim_predict_dir_prefers_curated_a_files(tmp_path: Path, capsys):
     from stickypi_assets.formats.tuboids import read_tuboids
-    from stickypi_assets.ml.sim.config import CONFIG_RELPATH, WEIGHTS_RELPATH, SimConfig, save_config
+    from stickypi_assets.ml.bundles import CONFIG_RELPATH, WEIGHTS_RELPATH
+    from stickypi_assets.ml.sim.config import SimConfig, save_config
     from stickypi_assets.ml.sim.model import SiameseNet, save_checkpoint
 
     bundle = tmp_path / "bundle"

@@ -13,18 +13,14 @@ Defaults are the original ``default_config`` values (18 labels, batch 8, SGD lr 
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from stickypi_assets.formats.labels import REFERENCE_DEFAULT_LABELS, LabelError, LabelMap
-from stickypi_assets.ml.bundles import CONFIG_RELPATH, coerce_config_value, read_config_yaml, write_config_yaml
+from stickypi_assets.ml.bundles import BundleConfig
 
 #: Name of the bundle (also the API/S3 name and the ``algo_name`` of the original).
 BUNDLE_NAME = "insect-tuboid-classifier"
-DATA_RELPATH = Path("data")
 
 #: torchvision ResNets the classifier can use (``resnet50`` is the reference; ``resnet18`` for tests/CPU).
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -39,8 +35,11 @@ def _default_labels() -> list[list]:
 
 
 @dataclass
-class ItcConfig:
+class ItcConfig(BundleConfig):
     """Everything that shapes an ITC model, its data and its training. Attributes = lower-case YAML keys."""
+
+    WHAT: ClassVar[str] = "ITC"
+    DESCRIPTION: ClassVar[str] = "Insect Tuboid Classifier configuration"
 
     # -- labels and data (reference 5.4-5.6) -----------------------------------------------------------
     #: ``[regex, label or null]`` in matching order (first match wins); nulls are numbered in list order
@@ -118,12 +117,6 @@ class ItcConfig:
     #: Decoded tuboids kept in memory per process (tiles at ``input_size``); 0 disables the cache.
     cache_tuboids: int = 128
 
-    #: Messages about keys that were ignored while loading (not saved).
-    warnings: list[str] = field(default_factory=list, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
     @property
     def label_map(self) -> LabelMap:
         return LabelMap.from_config(self.labels)
@@ -132,8 +125,8 @@ class ItcConfig:
     def n_classes(self) -> int:
         return self.label_map.n_classes
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` with every problem found, so a bad YAML file fails at load, not mid-training."""
+    def problems(self) -> list[str]:
+        """Every problem of this configuration (empty when valid)."""
         problems = []
         try:
             LabelMap.from_config(self.labels)
@@ -165,62 +158,9 @@ class ItcConfig:
             problems.append("GAMMA must be in (0, 1]")
         if self.class_balance_power < 0:
             problems.append("CLASS_BALANCE_POWER must be >= 0")
-        if problems:
-            raise ValueError("invalid ITC config: " + "; ".join(problems))
+        return problems
 
-    def to_dict(self) -> dict[str, Any]:
-        """Flat ``{UPPER_KEY: value}`` with plain YAML/JSON types (the on-disk form)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            if f.name == "warnings":
-                continue
-            value = getattr(self, f.name)
-            if isinstance(value, list | tuple):
-                value = [list(v) if isinstance(v, list | tuple) else v for v in value]
-            out[f.name.upper()] = value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, *, strict: bool = False) -> ItcConfig:
-        """Build from flat keys (any case); defaults fill the rest; unknown keys go to ``warnings``."""
-        known = {f.name for f in dataclasses.fields(cls) if f.name != "warnings"}
-        defaults = cls()
-        values: dict[str, Any] = {}
-        warnings: list[str] = []
-        for key, value in (data or {}).items():
-            name = str(key).lower()
-            if name in known:
-                values[name] = coerce_config_value("ITC", name, value, getattr(defaults, name))
-            else:
-                warnings.append(f"unknown key {key!r} ignored")
-        if strict and warnings:
-            raise ValueError("invalid ITC config: " + "; ".join(warnings))
-        config = cls(**values)
-        config.warnings = warnings
-        return config
-
-    def replace(self, **changes: Any) -> ItcConfig:
-        """A validated copy with some keys changed (lower-case names), e.g. ``config.replace(n_rounds=10)``."""
-        data = self.to_dict()
-        data.update({k.upper(): v for k, v in changes.items()})
-        return ItcConfig.from_dict(data, strict=True)
-
-
-def load_config(path: str | Path | None = None) -> ItcConfig:
-    """Read a config YAML; ``None`` gives the defaults, a missing file the defaults plus a warning."""
-    data, warnings = read_config_yaml(path, "ITC")
-    config = ItcConfig.from_dict(data) if data else ItcConfig()
-    config.warnings.extend(warnings)
-    return config
-
-
-def save_config(config: ItcConfig, path: str | Path) -> Path:
-    """Write every key (defaults included), so the file documents exactly what a run used."""
-    return write_config_yaml(
-        config.to_dict(), path, "Insect Tuboid Classifier configuration (stickypi_assets.ml.itc.config.ItcConfig)"
-    )
-
-
-def bundle_config(bundle_dir: str | Path) -> ItcConfig:
-    """The configuration of a bundle (``<bundle>/config/config.yaml``, defaults where absent)."""
-    return load_config(Path(bundle_dir) / CONFIG_RELPATH)
+#: Module-level names of the config's file operations (``load_config(path)``, ``save_config(config, path)``).
+load_config = ItcConfig.load
+save_config = ItcConfig.save
+bundle_config = ItcConfig.from_bundle

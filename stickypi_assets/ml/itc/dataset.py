@@ -56,7 +56,8 @@ from stickypi_assets.formats.itc_database import (
 from stickypi_assets.formats.labels import LabelError, LabelMap
 from stickypi_assets.formats.split import SPLIT_CUT, Split, md5_file
 from stickypi_assets.formats.tuboids import METADATA_FILENAME, iter_tuboid_dirs, read_tuboid
-from stickypi_assets.ml.itc.config import DATA_RELPATH, ItcConfig
+from stickypi_assets.ml.bundles import DATA_RELPATH
+from stickypi_assets.ml.itc.config import ItcConfig
 from stickypi_assets.ml.itc.inputs import (
     augment_tile,
     inference_shot_indices,

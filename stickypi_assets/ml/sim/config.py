@@ -12,23 +12,21 @@ nothing; the key is still accepted so original files load without warnings.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from stickypi_assets.ml.bundles import CONFIG_RELPATH, coerce_config_value, read_config_yaml, write_config_yaml
+from stickypi_assets.ml.bundles import BundleConfig
 
 #: Name of the bundle (also the API/S3 name and the ``algo_name`` of the original).
 BUNDLE_NAME = "siamese-insect-matcher"
-WEIGHTS_RELPATH = Path("output") / "model_final.pth"
-DATA_RELPATH = Path("data")
 
 
 @dataclass
-class SimConfig:
+class SimConfig(BundleConfig):
     """Everything that shapes a SIM model, its training and the tracker. Attributes = lower-case YAML keys."""
+
+    WHAT: ClassVar[str] = "SIM"
+    DESCRIPTION: ClassVar[str] = "Siamese Insect Matcher configuration"
 
     # -- training (reference 4.5) ----------------------------------------------------------------------
     #: Pairs per training round, each a positive or a negative with probability 0.5 (original: 32;
@@ -94,12 +92,8 @@ class SimConfig:
     #: 2592 x 1944 camera images).
     video_size: list[int] = field(default_factory=lambda: [1600, 1200])
 
-    warnings: list[str] = field(default_factory=list, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
+    def problems(self) -> list[str]:
+        """Every problem of this configuration (empty when valid)."""
         problems = []
         for name in ("ims_per_batch", "checkpoint_period", "inference_batch_size", "crop_size", "embedding_size"):
             if getattr(self, name) < 1:
@@ -125,60 +119,9 @@ class SimConfig:
             problems.append("VIDEO_SIZE must be [width, height], each >= 16")
         if self.video_fps <= 0:
             problems.append("VIDEO_FPS must be > 0")
-        if problems:
-            raise ValueError("invalid SIM config: " + "; ".join(problems))
+        return problems
 
-    def to_dict(self) -> dict[str, Any]:
-        """Flat ``{UPPER_KEY: value}`` with plain YAML/JSON types (the on-disk form)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            if f.name == "warnings":
-                continue
-            value = getattr(self, f.name)
-            out[f.name.upper()] = list(value) if isinstance(value, list | tuple) else value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, *, strict: bool = False) -> SimConfig:
-        """Build from flat keys (any case); defaults fill the rest; unknown keys go to ``warnings``."""
-        known = {f.name for f in dataclasses.fields(cls) if f.name != "warnings"}
-        defaults = cls()
-        values: dict[str, Any] = {}
-        warnings: list[str] = []
-        for key, value in (data or {}).items():
-            name = str(key).lower()
-            if name in known:
-                values[name] = coerce_config_value("SIM", name, value, getattr(defaults, name))
-            else:
-                warnings.append(f"unknown key {key!r} ignored")
-        if strict and warnings:
-            raise ValueError("invalid SIM config: " + "; ".join(warnings))
-        config = cls(**values)
-        config.warnings = warnings
-        return config
-
-    def replace(self, **changes: Any) -> SimConfig:
-        """A validated copy with some keys changed (lower-case names), e.g. ``config.replace(siam_rounds=10)``."""
-        data = self.to_dict()
-        data.update({k.upper(): v for k, v in changes.items()})
-        return SimConfig.from_dict(data, strict=True)
-
-
-def load_config(path: str | Path | None = None) -> SimConfig:
-    """Read a config YAML; ``None`` gives the defaults, a missing file the defaults plus a warning."""
-    data, warnings = read_config_yaml(path, "SIM")
-    config = SimConfig.from_dict(data) if data else SimConfig()
-    config.warnings.extend(warnings)
-    return config
-
-
-def save_config(config: SimConfig, path: str | Path) -> Path:
-    """Write every key (defaults included), so the file documents exactly what a run used."""
-    return write_config_yaml(
-        config.to_dict(), path, "Siamese Insect Matcher configuration (stickypi_assets.ml.sim.config.SimConfig)"
-    )
-
-
-def bundle_config(bundle_dir: str | Path) -> SimConfig:
-    """The configuration of a bundle (``<bundle>/config/config.yaml``, defaults where absent)."""
-    return load_config(Path(bundle_dir) / CONFIG_RELPATH)
+#: Module-level names of the config's file operations (``load_config(path)``, ``save_config(config, path)``).
+load_config = SimConfig.load
+save_config = SimConfig.save
+bundle_config = SimConfig.from_bundle

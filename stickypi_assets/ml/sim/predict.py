@@ -32,8 +32,9 @@ from tqdm import tqdm
 from stickypi_assets.formats.names import parse_stem
 from stickypi_assets.formats.tuboids import TuboidId
 from stickypi_assets.formats.uid_svg import read_uid_svg
+from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.ml.sim.candidates import annotation_files
-from stickypi_assets.ml.sim.config import WEIGHTS_RELPATH, SimConfig, bundle_config
+from stickypi_assets.ml.sim.config import SimConfig, bundle_config
 from stickypi_assets.ml.sim.features import Frame, PairBatch
 from stickypi_assets.ml.sim.model import Matcher, SiameseMatcher, weights_version
 from stickypi_assets.ml.sim.outputs import WrittenTuboid, video_name, write_tuboids, write_video

@@ -40,7 +40,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from stickypi_assets.ml.sim.config import WEIGHTS_RELPATH, SimConfig, bundle_config
+from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
+from stickypi_assets.ml.sim.config import SimConfig, bundle_config
 from stickypi_assets.ml.sim.dataset import BalancedSampler, PairDataset, PairSource, load_sources
 from stickypi_assets.ml.sim.features import PairBatch
 from stickypi_assets.ml.sim.model import (

@@ -16,14 +16,12 @@ and ``INPUT.MIN_SIZE_TEST`` is ignored because we never rescale tiles (reference
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from stickypi_assets.formats.annotations import class_for_stroke, normalize_colour
-from stickypi_assets.ml.bundles import CONFIG_RELPATH, coerce_config_value, read_config_yaml, write_config_yaml
+from stickypi_assets.ml.bundles import BundleConfig
 
 #: Name of the bundle, also the ``algo_name`` written into prediction metadata (reference 3.3 step 8).
 BUNDLE_NAME = "universal-insect-detector"
@@ -36,12 +34,15 @@ OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass
-class UidConfig:
+class UidConfig(BundleConfig):
     """Everything that shapes a UID model, its training and its predictions.
 
     Attribute names are the lower-case YAML keys. Defaults reproduce the original tools' values where
     they were sensible and documented, and say why where they differ.
     """
+
+    WHAT: ClassVar[str] = "UID"
+    DESCRIPTION: ClassVar[str] = "Universal Insect Detector configuration"
 
     # -- classes and data ------------------------------------------------------------------------------
     #: ``[name, stroke colour]`` pairs. As in the original palette, label ids follow the *sorted* names.
@@ -206,12 +207,6 @@ class UidConfig:
     #: the start iteration, so a resumed run does not repeat crops). The original's detectron2 seed was random.
     seed: int = 0
 
-    #: Messages about keys that were ignored or converted while loading (not saved).
-    warnings: list[str] = field(default_factory=list, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
     # -- derived -----------------------------------------------------------------------------------------
 
     @property
@@ -231,8 +226,8 @@ class UidConfig:
 
     # -- checks and (de)serialisation ------------------------------------------------------------------------
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` with every problem found, so a bad YAML file fails at load, not mid-training."""
+    def problems(self) -> list[str]:
+        """Every problem of this configuration (empty when valid)."""
         problems = []
         if not self.classes or any(len(c) != 2 for c in self.classes):
             problems.append("CLASSES must be a non-empty list of [name, colour] pairs")
@@ -270,53 +265,16 @@ class UidConfig:
             problems.append("PRINTING_PERIOD must be > 0, MAX_ITER and ORIGINAL_IMAGE_PADDING >= 0")
         if list(self.steps) != sorted(self.steps):
             problems.append("STEPS must be increasing")
-        if problems:
-            raise ValueError("invalid UID config: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Flat ``{UPPER_KEY: value}`` with plain YAML/JSON types (the on-disk form)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            if f.name == "warnings":
-                continue
-            value = getattr(self, f.name)
-            if isinstance(value, list | tuple):
-                value = [list(v) if isinstance(v, list | tuple) else v for v in value]
-            out[f.name.upper()] = value
-        return out
+        return problems
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, *, strict: bool = False) -> UidConfig:
-        """Build from flat keys (any case) and/or a legacy detectron2 document; defaults fill the rest.
+    def _read_unknown_key(cls, key: str, value: Any, values: dict[str, Any], warnings: list[str]) -> None:
+        """Legacy detectron2 documents (nested ``MODEL.*``/``SOLVER.*`` keys) are mapped where they mean the same."""
+        if isinstance(value, Mapping) or key in _LEGACY_TOP_LEVEL:
+            _read_legacy(key, value, values, warnings)
+        else:
+            super()._read_unknown_key(key, value, values, warnings)
 
-        Unknown keys are reported in ``warnings`` (``strict=True`` raises instead), so a typo is visible
-        without making every old bundle unreadable.
-        """
-        known = {f.name for f in dataclasses.fields(cls) if f.name != "warnings"}
-        values: dict[str, Any] = {}
-        warnings: list[str] = []
-        for key, value in (data or {}).items():
-            name = str(key).lower()
-            if name in known:
-                values[name] = value
-            elif isinstance(value, Mapping) or key in _LEGACY_TOP_LEVEL:
-                _read_legacy(str(key), value, values, warnings)
-            else:
-                warnings.append(f"unknown key {key!r} ignored")
-        if strict and warnings:
-            raise ValueError("invalid UID config: " + "; ".join(warnings))
-        defaults = cls()
-        for name, value in list(values.items()):
-            values[name] = coerce_config_value("UID", name, value, getattr(defaults, name))
-        config = cls(**values)
-        config.warnings = warnings
-        return config
-
-    def replace(self, **changes: Any) -> UidConfig:
-        """A validated copy with some keys changed (lower-case names), e.g. ``config.replace(max_iter=10)``."""
-        data = self.to_dict()
-        data.update({k.upper(): v for k, v in changes.items()})
-        return UidConfig.from_dict(data, strict=True)
 
 
 #: Legacy detectron2 keys (dotted path) that have an equivalent here.
@@ -369,21 +327,7 @@ def _read_legacy(prefix: str, value: Any, out: dict[str, Any], warnings: list[st
         warnings.append(f"legacy key {prefix!r} ignored")
 
 
-def load_config(path: str | Path | None = None) -> UidConfig:
-    """Read a config YAML; ``None`` or a missing file gives the defaults (with a warning for the latter)."""
-    data, warnings = read_config_yaml(path, "UID")
-    config = UidConfig.from_dict(data) if data else UidConfig()
-    config.warnings.extend(warnings)
-    return config
-
-
-def save_config(config: UidConfig, path: str | Path) -> Path:
-    """Write every key (defaults included), so the file documents exactly what a run used."""
-    return write_config_yaml(
-        config.to_dict(), path, "Universal Insect Detector configuration (stickypi_assets.ml.uid.config.UidConfig)"
-    )
-
-
-def bundle_config(bundle_dir: str | Path) -> UidConfig:
-    """The configuration of a bundle (``<bundle>/config/config.yaml``, defaults where absent)."""
-    return load_config(Path(bundle_dir) / CONFIG_RELPATH)
+#: Module-level names of the config's file operations (``load_config(path)``, ``save_config(config, path)``).
+load_config = UidConfig.load
+save_config = UidConfig.save
+bundle_config = UidConfig.from_bundle

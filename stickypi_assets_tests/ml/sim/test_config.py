@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stickypi_assets.ml.sim.config import CONFIG_RELPATH, SimConfig, bundle_config, load_config, save_config
+from stickypi_assets.ml.bundles import CONFIG_RELPATH
+from stickypi_assets.ml.sim.config import SimConfig, bundle_config, load_config, save_config
 
 
 def test_reference_defaults():

@@ -9,7 +9,8 @@ import torch
 
 from stickypi_assets.formats.tuboids import read_tuboids
 from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
-from stickypi_assets.ml.sim.config import CONFIG_RELPATH, WEIGHTS_RELPATH, SimConfig, save_config
+from stickypi_assets.ml.bundles import CONFIG_RELPATH, WEIGHTS_RELPATH
+from stickypi_assets.ml.sim.config import SimConfig, save_config
 from stickypi_assets.ml.sim.model import SiameseNet, save_checkpoint, weights_version
 from stickypi_assets.ml.sim.predict import load_matcher, predict_dir, track_day
 from stickypi_assets_tests.ml.sim.helpers import DEVICE, T0, TINY_NET, IouMatcher, card, frame, jpeg, square
