@@ -1,30 +1,49 @@
-"""One settings object, read from the environment (documented in the README).
+"""One settings object, read from the environment: every ``STICKYPI_*`` variable is a field here (README "Settings").
 
 No setting is needed for the embedded default: a local folder holds the object store and the DuckDB
 files. Production points ``STICKYPI_STORE_URL`` at an S3 bucket (``s3://bucket/prefix``) and, for
 S3-compatible servers (MinIO, Ceph), ``STICKYPI_S3_ENDPOINT_URL``. Credentials come from the usual
 AWS variables/profiles through boto3 and are never stored here, logged, or written to metadata.
+
+A malformed value fails when the settings are read, naming the variable and what it expects, rather than
+at the first use deep inside a run.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATA_ROOT = "stickypi-data"
 DEFAULT_START_DATE = "2020-01-01"
+DEFAULT_AUTO_REFRESH_DAYS = 7
+#: ``STICKYPI_<STAGE>_BUNDLE``: a local bundle a stage's assets use instead of the registry's current version.
+BUNDLE_VARIABLE = re.compile(r"^STICKYPI_([A-Z0-9]+)_BUNDLE$")
 
-
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+#: Every variable :meth:`Settings.from_env` reads (``<STAGE>`` stands for each stage of ``ml.stages``).
+VARIABLES = (
+    "STICKYPI_DATA_ROOT",
+    "STICKYPI_STORE_URL",
+    "STICKYPI_S3_ENDPOINT_URL",
+    "STICKYPI_S3_REGION",
+    "STICKYPI_WAREHOUSE_PATH",
+    "STICKYPI_PUBLISHED_PATH",
+    "STICKYPI_START_DATE",
+    "STICKYPI_<STAGE>_BUNDLE",
+    "STICKYPI_PX_PER_MM",
+    "STICKYPI_PROMOTION_TOLERANCE",
+    "STICKYPI_AUTO_REFRESH_DAYS",
+)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where things live.
+    """Where things live and the platform-wide policies.
 
     * ``data_root``: local folder for the embedded default and for files that must be local (DuckDB).
     * ``store_url``: object store; defaults to ``<data_root>/store`` (a local folder).
@@ -42,40 +61,78 @@ class Settings:
     s3_region: str | None = None
     #: Image scale for sizes in mm² in view ``captures`` (``STICKYPI_PX_PER_MM``; unset: sizes in px only).
     px_per_mm: float | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    #: How much worse (validation metric) a retrained model may be and still become current.
+    promotion_tolerance: float = 0.0
+    #: After a model change, re-run this many recent days automatically (0: only by backfill).
+    auto_refresh_days: int = DEFAULT_AUTO_REFRESH_DAYS
+    #: ``{stage: local bundle}`` from ``STICKYPI_<STAGE>_BUNDLE`` (e.g. ``{"uid": Path(...)}``).
+    model_bundles: Mapping[str, Path] = field(default_factory=dict)
+
+    @property
+    def ml_cache(self) -> Path:
+        """Where registry versions are fetched to (one local copy per version)."""
+        return self.data_root / "ml-cache"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed; ``None`` values keep the current ones (handy for optional overrides)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
-    def from_env(cls) -> Settings:
-        root = Path(_env("STICKYPI_DATA_ROOT", DEFAULT_DATA_ROOT) or DEFAULT_DATA_ROOT).expanduser().resolve()
-        store_url = _env("STICKYPI_STORE_URL", str(root / "store")) or str(root / "store")
-        warehouse = Path(_env("STICKYPI_WAREHOUSE_PATH", str(root / "warehouse.duckdb")) or "").expanduser()
-        published = Path(
-            _env("STICKYPI_PUBLISHED_PATH", str(root / "warehouse_published.duckdb")) or ""
-        ).expanduser()
-        start_text = _env("STICKYPI_START_DATE", DEFAULT_START_DATE) or DEFAULT_START_DATE
-        try:
-            start = date.fromisoformat(start_text)
-        except ValueError as exc:
-            raise ValueError(f"STICKYPI_START_DATE={start_text!r} is not a date (YYYY-MM-DD)") from exc
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else default
+
+        root = Path(get("STICKYPI_DATA_ROOT", DEFAULT_DATA_ROOT) or DEFAULT_DATA_ROOT).expanduser().resolve()
+        warehouse = Path(get("STICKYPI_WAREHOUSE_PATH") or root / "warehouse.duckdb").expanduser()
+        published = Path(get("STICKYPI_PUBLISHED_PATH") or root / "warehouse_published.duckdb").expanduser()
         return cls(
             data_root=root,
-            store_url=store_url,
+            store_url=get("STICKYPI_STORE_URL") or str(root / "store"),
             warehouse_path=warehouse.resolve(),
             published_path=published.resolve(),
-            start_date=start,
-            s3_endpoint_url=_env("STICKYPI_S3_ENDPOINT_URL"),
-            s3_region=_env("STICKYPI_S3_REGION"),
-            px_per_mm=_px_per_mm(_env("STICKYPI_PX_PER_MM")),
+            start_date=_parse("STICKYPI_START_DATE", get("STICKYPI_START_DATE", DEFAULT_START_DATE), date.fromisoformat,
+                              "a date (YYYY-MM-DD)"),  # fmt: skip
+            s3_endpoint_url=get("STICKYPI_S3_ENDPOINT_URL"),
+            s3_region=get("STICKYPI_S3_REGION"),
+            px_per_mm=_positive("STICKYPI_PX_PER_MM", get("STICKYPI_PX_PER_MM"), "a positive number (pixels per mm)"),
+            promotion_tolerance=_parse("STICKYPI_PROMOTION_TOLERANCE", get("STICKYPI_PROMOTION_TOLERANCE", "0"),
+                                       _at_least_zero(float),
+                                       "a number >= 0 (how much worse a new model may be)"),  # fmt: skip
+            auto_refresh_days=_parse("STICKYPI_AUTO_REFRESH_DAYS", get("STICKYPI_AUTO_REFRESH_DAYS",
+                                     str(DEFAULT_AUTO_REFRESH_DAYS)), _at_least_zero(int),
+                                     "a whole number of days >= 0 (0 = never automatic)"),  # fmt: skip
+            model_bundles={
+                match.group(1).lower(): Path(value).expanduser()
+                for name, value in env.items()
+                if value and (match := BUNDLE_VARIABLE.match(name))
+            },
         )
 
 
-def _px_per_mm(text: str | None) -> float | None:
+def _parse(name: str, text: str | None, convert, expected: str):
+    try:
+        return convert(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={text!r} must be {expected}") from exc
+
+
+def _at_least_zero(kind):
+    def convert(text: str):
+        value = kind(text)
+        if not value >= 0:
+            raise ValueError(text)
+        return value
+
+    return convert
+
+
+def _positive(name: str, text: str | None, expected: str) -> float | None:
     if text is None:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
+    value = _parse(name, text, float, expected)
     if not value > 0:
-        raise ValueError(f"STICKYPI_PX_PER_MM={text!r} is not a positive number (pixels per millimetre)")
+        raise ValueError(f"{name}={text!r} must be {expected}")
     return value

@@ -13,7 +13,7 @@ from dagster import BackfillPolicy, Definitions
 from stickypi_assets.orchestration.assets.classifications import classifications
 from stickypi_assets.orchestration.assets.raw_images import raw_images
 from stickypi_assets.orchestration.assets.tuboids import tuboids
-from stickypi_assets.orchestration.resources import ItcModelResource, StickyPiStorage
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets_tests.chain_helpers import IouSimModel
 
 assets = [raw_images, tuboids, classifications]
@@ -26,6 +26,6 @@ defs = Definitions(
         "storage": StickyPiStorage(),
         # 320 px frames: the SIM's 200 px radius at 2592 px is 25 px here (40 leaves room for drift)
         "sim_model": IouSimModel(gating_radius_px=40.0),
-        "itc_model": ItcModelResource(),
+        "itc_model": ModelResource(stage="itc"),
     },
 )

@@ -15,7 +15,7 @@ import pandas as pd
 
 from stickypi_assets.formats.uid_svg import read_uid_svg
 from stickypi_assets.ml.sim.config import SimConfig
-from stickypi_assets.orchestration.resources import SimModelResource, StickyPiStorage
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.uid_segmentations import instance_rows
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import INSTANCES, SEGMENTED_IMAGES
@@ -23,13 +23,14 @@ from stickypi_assets.storage.warehouse import PartitionKey
 from stickypi_assets_tests.ml.sim.helpers import IouMatcher
 
 
-class IouSimModel(SimModelResource):
+class IouSimModel(ModelResource):
     """The SIM resource with a bbox-IoU matcher: deterministic, no training needed.
 
     ``gating_radius_px`` defaults to the SIM's (200 px, meant for 2592 px frames); scale it down for small
     synthetic frames, or every pair of a crowded frame is scored.
     """
 
+    stage: str = "sim"
     gating_radius_px: float = 200.0
 
     def load(self) -> tuple[Any, Any, str]:

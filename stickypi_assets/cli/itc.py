@@ -14,21 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 
-
-def _device(args: argparse.Namespace) -> str:
-    if not getattr(args, "gpu", False):
-        return "cpu"
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ValueError("--gpu given but no CUDA device is available")
-    return "cuda"
+from stickypi_assets.cli.common import add_gpu_flag, device
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.itc.predict import predict_dir
 
-    result = predict_dir(args.bundle_dir, args.target, force=args.force, device=_device(args))
+    result = predict_dir(args.bundle_dir, args.target, force=args.force, device=device(args))
     print(f"classified {result.n_classified} tuboid(s) with model {result.version} -> {result.results}")
     for directory, message in result.failures:
         print(f"  unreadable {directory}: {message}")
@@ -38,7 +30,7 @@ def _cmd_predict_dir(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.itc.train import train
 
-    result = train(args.bundle_dir, restart=args.restart_training, device=_device(args), max_iter=args.max_iter)
+    result = train(args.bundle_dir, restart=args.restart_training, device=device(args), max_iter=args.max_iter)
     print(
         f"trained rounds {result.start_round}..{result.rounds} ({result.n_train} train / {result.n_validation} "
         f"validation tuboids) in {result.seconds:.0f} s -> {result.weights} (version {result.version})"
@@ -55,7 +47,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.itc.validate import validate
 
-    result = validate(args.bundle_dir, args.target, device=_device(args))
+    result = validate(args.bundle_dir, args.target, device=device(args))
     print(json.dumps({k: v for k, v in result.metrics.items() if k != "skipped"}, indent=2))
     print(f"{', '.join(result.files)} written to {result.out_dir}")
     return 0
@@ -70,19 +62,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     pdir.add_argument("-b", "--bundle-dir", required=True, help="ITC bundle with output/model_final.pth")
     pdir.add_argument("-t", "--target", required=True, help="folder searched recursively for */metadata.txt")
     pdir.add_argument("-f", "--force", action="store_true", help="replace an existing results.csv")
-    pdir.add_argument("-g", "--gpu", action="store_true", help="run on CUDA")
+    add_gpu_flag(pdir)
     pdir.set_defaults(func=_cmd_predict_dir)
 
     trn = sub.add_parser("train", help="train on the bundle's data/ (tuboids + database.db; resumes by default)")
-    trn.add_argument("-b", "--bundle-dir", required=True)
+    trn.add_argument("-b", "--bundle-dir", required=True, help="ITC bundle (config/config.yaml, data/)")
     trn.add_argument("-r", "--restart-training", action="store_true", help="start from round 0 with fresh weights")
-    trn.add_argument("-g", "--gpu", action="store_true", help="train on CUDA")
+    add_gpu_flag(trn, "train")
     trn.add_argument("--max-iter", type=int, help="override the config's N_ROUNDS")
     trn.set_defaults(func=_cmd_train)
 
     val = sub.add_parser("validate", help="confusion matrix, per-class scores and accuracy on the validation tuboids")
-    val.add_argument("-b", "--bundle-dir", required=True)
+    val.add_argument("-b", "--bundle-dir", required=True, help="trained ITC bundle")
     val.add_argument("-t", "--target", required=True, help="output folder (created)")
-    val.add_argument("-g", "--gpu", action="store_true", help="run on CUDA")
+    add_gpu_flag(val)
     val.set_defaults(func=_cmd_validate)
     return itc

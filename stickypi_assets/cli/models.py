@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from stickypi_assets.lifecycle.registry import BUNDLES
+from stickypi_assets.cli.common import registry, warehouse
+from stickypi_assets.ml.stages import STAGES
 
 
 def _resolve(versions: list[str], wanted: str, stage: str) -> str:
@@ -46,10 +47,7 @@ def _record_in_dagster(stage: str, version: str) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from stickypi_assets.orchestration.resources import StickyPiStorage
-
-    registry = StickyPiStorage().registry()
-    rows = registry.table_rows()
+    rows = registry().table_rows()
     if args.stage:
         rows = rows[rows.stage == args.stage] if len(rows) else rows
     if not len(rows):
@@ -64,19 +62,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from stickypi_assets.orchestration.resources import StickyPiStorage
     from stickypi_assets.storage.tables import MODELS
 
-    storage = StickyPiStorage()
-    registry = storage.registry()
-    version = _resolve([r.version for r in registry.versions(args.stage)], args.version, args.stage)
-    before = registry.current_version(args.stage)
+    reg = registry()
+    version = _resolve([r.version for r in reg.versions(args.stage)], args.version, args.stage)
+    before = reg.current_version(args.stage)
     if before == version:
         print(f"{args.stage} {version} is already current")
         return 0
-    registry.fetch(args.stage, version)  # its weights load and match their md5 before anything changes
-    registry.promote(args.stage, version)
-    storage.warehouse().replace_table(MODELS.name, registry.table_rows())
+    reg.fetch(args.stage, version)  # its weights load and match their md5 before anything changes
+    reg.promote(args.stage, version)
+    warehouse().replace_table(MODELS.name, reg.table_rows())
     print(f"{args.stage}: current version {before or 'none'} -> {version}; table models updated")
     print(_record_in_dagster(args.stage, version))
     return 0
@@ -87,10 +83,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     models = subparsers.add_parser("models", help="model registry: list versions, set the current one by hand")
     sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     lst = sub.add_parser("list", help="every registered version, its validation metric and which is current")
-    lst.add_argument("--stage", choices=sorted(BUNDLES), help="only this stage")
+    lst.add_argument("--stage", choices=list(STAGES), help="only this stage")
     lst.set_defaults(func=_cmd_list)
     pro = sub.add_parser("promote", help="make a registered version current (rollback, or force a candidate)")
-    pro.add_argument("stage", choices=sorted(BUNDLES))
+    pro.add_argument("stage", choices=list(STAGES))
     pro.add_argument("version", help="the version (md5 of the weights) or a unique prefix of at least 6 digits")
     pro.set_defaults(func=_cmd_promote)
     return models

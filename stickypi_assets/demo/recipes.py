@@ -25,11 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from stickypi_assets.lifecycle.registry import training_config_key
-from stickypi_assets.lifecycle.training import ANNOTATION_PREFIXES
 from stickypi_assets.ml.sim.config import SimConfig
+from stickypi_assets.ml.stages import STAGES
 from stickypi_assets.ml.uid.config import UidConfig
-from stickypi_assets.storage.keys import ground_truth_key
+from stickypi_assets.storage.keys import ground_truth_key, training_config_key
 from stickypi_assets.storage.object_store import ObjectStore
 
 #: The UID for 2 CPU cores: ~0.4 s per iteration, learns the synthetic insects in a few hundred iterations.
@@ -87,31 +86,26 @@ def write_demo_annotations(
     consecutive frames; ITC: the ground-truth tuboids with their annotation ``database.db``. Earlier demo
     annotations are replaced. Returns the number of annotation files per stage.
     """
-    from stickypi_assets.ml.itc.config import save_config as save_itc_config
-    from stickypi_assets.ml.sim.config import save_config as save_sim_config
-    from stickypi_assets.ml.uid.config import save_config as save_uid_config
     from stickypi_assets.synth.sim_pairs import ground_truth_pairs, write_pair_svgs
     from stickypi_assets.synth.tuboids import write_synth_tuboids
 
-    for prefix in ANNOTATION_PREFIXES.values():
-        for info in list(store.list(prefix)):
+    for stage in STAGES.values():
+        for info in list(store.list(stage.annotation_prefix)):
             store.delete(info.key)
     counts = {}
-    uid = ANNOTATION_PREFIXES["uid"]
+    uid = STAGES["uid"].annotation_prefix
     keys = ground_truth_uid_svgs(training, n_uid_svgs)
     for key in keys:
         store.put_bytes(f"{uid}{key.rsplit('/', 1)[-1]}", training.get_bytes(key), content_type="image/svg+xml")
     counts["uid"] = len(keys)
     with tempfile.TemporaryDirectory(prefix="stickypi-demo-annotations-") as tmp:
         write_pair_svgs(ground_truth_pairs(training, every=sim_every), Path(tmp) / "sim")
-        counts["sim"] = _upload_folder(Path(tmp) / "sim", store, ANNOTATION_PREFIXES["sim"])
+        counts["sim"] = _upload_folder(Path(tmp) / "sim", store, STAGES["sim"].annotation_prefix)
         write_synth_tuboids(training, Path(tmp) / "itc")
-        counts["itc"] = _upload_folder(Path(tmp) / "itc", store, ANNOTATION_PREFIXES["itc"])
+        counts["itc"] = _upload_folder(Path(tmp) / "itc", store, STAGES["itc"].annotation_prefix)
         uid_config = DEMO_UID_CONFIG if uid_iters is None else DEMO_UID_CONFIG.replace(max_iter=uid_iters)
-        for stage, save, config in (("uid", save_uid_config, uid_config), ("sim", save_sim_config, DEMO_SIM_CONFIG),
-                                    ("itc", save_itc_config, demo_itc_config())):  # fmt: skip
-            path = Path(tmp) / f"{stage}.yaml"
-            save(config, path)
-            store.put_file(training_config_key(stage), path)
+        for stage, config in (("uid", uid_config), ("sim", DEMO_SIM_CONFIG), ("itc", demo_itc_config())):
+            path = config.save(Path(tmp) / f"{stage}.yaml")
+            store.put_file(training_config_key(STAGES[stage].bundle_name), path)
     return counts
 

@@ -26,9 +26,10 @@ from pathlib import Path
 from dagster import DagsterInstance, build_sensor_context
 
 from stickypi_assets.definitions import defs
+from stickypi_assets.ml.stages import STAGES
 from stickypi_assets.orchestration.automation.device_sensor import device_discovery_sensor
 from stickypi_assets.orchestration.partitions import DEVICES, multi_partition_key
-from stickypi_assets.orchestration.resources import ItcModelResource, StickyPiStorage
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.raw_images import image_days
 from stickypi_assets.settings import Settings
 from stickypi_assets.storage.object_store import LocalObjectStore, ObjectStore
@@ -80,11 +81,11 @@ def _train_models(
     from dagster import materialize
 
     from stickypi_assets.demo.recipes import write_demo_annotations
-    from stickypi_assets.orchestration.assets.models import itc_model, sim_model, uid_model
+    from stickypi_assets.orchestration.assets.models import MODEL_ASSETS
 
     storage = StickyPiStorage()
     registry = storage.registry()
-    if not retrain and all(registry.current_version(stage) for stage in ("uid", "sim", "itc")):
+    if not retrain and all(registry.current_version(stage) for stage in STAGES):
         print("[2/5] trained models found in the model registry (use --retrain to train them again)")
         return
     t0 = time.perf_counter()
@@ -95,13 +96,13 @@ def _train_models(
     print(f"[2/5] training deployment (1 device x 2 days, other insects) and its annotations in the store "
           f"({', '.join(f'{n} {s.upper()} files' for s, n in counts.items())}) in {time.perf_counter() - t0:.1f} s; "
           "the model assets train from them:")  # fmt: skip
-    for stage, asset in (("uid", uid_model), ("sim", sim_model), ("itc", itc_model)):
+    for stage, asset in MODEL_ASSETS.items():
         name = asset.key.to_user_string()
         t0 = time.perf_counter()
         run_config = {**QUIET_RUN, "ops": {name: {"config": {"progress_bar": True}}}}
         result = materialize([asset], instance=instance, resources={"storage": storage}, run_config=run_config)
         meta = result.asset_materializations_for_node(name)[0].metadata
-        metric = registry.versions(stage)[-1].metric_name
+        metric = STAGES[stage].metric
         value = meta[metric].value if metric in meta else None
         shown = f"{value:.3f}" if isinstance(value, float) else "n/a"
         print(f"      {name}: version {meta['trained_version'].value[:8]}, validation {metric} {shown}, "
@@ -197,7 +198,7 @@ def run_demo(
         print("\nAccuracy against the synthetic ground truth (models trained on other insects):")
         from stickypi_assets.ml.itc.config import bundle_config
 
-        label_map = bundle_config(ItcModelResource().resolved_bundle_dir()).label_map
+        label_map = bundle_config(ModelResource(stage="itc").resolved_bundle_dir()).label_map
         for line in score_chain(store, warehouse, label_map).lines():
             print(f"  {line}")
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")

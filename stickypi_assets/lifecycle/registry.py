@@ -1,7 +1,7 @@
 """Model registry: every trained model is a versioned bundle in the object store (no Dagster).
 
-Layout, for each stage's bundle name (``universal-insect-detector``, ``siamese-insect-matcher``,
-``insect-tuboid-classifier``)::
+Layout, for each stage's bundle name in the stage table (``universal-insect-detector``, ``siamese-insect-matcher``,
+``insect-tuboid-classifier``; keys built by :mod:`stickypi_assets.storage.keys`)::
 
     ml/<bundle>/training/config.yaml          the training configuration users put there (optional)
     ml/<bundle>/versions/<version>/config/config.yaml
@@ -10,8 +10,8 @@ Layout, for each stage's bundle name (``universal-insect-detector``, ``siamese-i
     ml/<bundle>/CURRENT.json                  {"version": ...}: what the assets use
 
 ``version`` is the md5 of the weights file, the ``model_version`` recorded on every output row. A new
-version becomes current only if its validation metric (UID: F1 of precision/recall at the bundle's match
-IoU; SIM: ROC AUC; ITC: accuracy) is not worse than the current one's by more than ``tolerance``
+version becomes current only if its validation metric (the stage table's ``metric``: UID: F1 of precision/recall
+at the bundle's match IoU; SIM: ROC AUC; ITC: accuracy) is not worse than the current one's by more than ``tolerance``
 (``STICKYPI_PROMOTION_TOLERANCE``, default 0: equal or better). Everything is written object by object with
 ``CURRENT.json`` last, so a crash leaves either the old or the new current version, never half of one.
 """
@@ -29,24 +29,14 @@ from typing import Any
 
 import pandas as pd
 
+from stickypi_assets.lifecycle.promotion import is_not_worse
 from stickypi_assets.ml.bundles import CONFIG_RELPATH, WEIGHTS_RELPATH, weights_version
+from stickypi_assets.ml.stages import STAGES, get_stage
+from stickypi_assets.settings import Settings
+from stickypi_assets.storage.keys import current_version_key, version_prefix, versions_prefix
 from stickypi_assets.storage.object_store import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
-
-BUNDLES = {"uid": "universal-insect-detector", "sim": "siamese-insect-matcher", "itc": "insect-tuboid-classifier"}
-METRICS = {"uid": "f1", "sim": "auc", "itc": "accuracy"}
-
-
-def bundle_prefix(stage: str) -> str:
-    if stage not in BUNDLES:
-        raise ValueError(f"unknown stage {stage!r}; known: {sorted(BUNDLES)}")
-    return f"ml/{BUNDLES[stage]}"
-
-
-def training_config_key(stage: str) -> str:
-    return f"{bundle_prefix(stage)}/training/config.yaml"
-
 
 def data_fingerprint(manifest: list[dict[str, Any]]) -> str:
     """Hash of a training-data manifest (sorted ``key``/``md5`` pairs): same annotations, same fingerprint."""
@@ -68,16 +58,7 @@ class Registration:
 
     @property
     def prefix(self) -> str:
-        return f"{bundle_prefix(self.stage)}/versions/{self.version}"
-
-
-def is_not_worse(candidate: float | None, current: float | None, tolerance: float = 0.0) -> bool:
-    """Promotion rule: a candidate without a metric never replaces a current model that has one."""
-    if current is None:
-        return True
-    if candidate is None:
-        return False
-    return candidate >= current - tolerance
+        return version_prefix(get_stage(self.stage).bundle_name, self.version)
 
 
 class ModelRegistry:
@@ -87,10 +68,15 @@ class ModelRegistry:
         self.store = store
         self.cache_root = Path(cache_root)
 
+    @classmethod
+    def for_settings(cls, store: ObjectStore, settings: Settings) -> ModelRegistry:
+        """The registry in ``store``, fetching versions into the settings' ``ml-cache`` folder."""
+        return cls(store, settings.ml_cache)
+
     # -- reading ----------------------------------------------------------------------------------------
 
     def versions(self, stage: str) -> list[Registration]:
-        prefix = f"{bundle_prefix(stage)}/versions/"
+        prefix = versions_prefix(get_stage(stage).bundle_name)
         out = []
         for info in self.store.list(prefix):
             if info.key.endswith("/registration.json"):
@@ -99,7 +85,7 @@ class ModelRegistry:
 
     def current_version(self, stage: str) -> str | None:
         try:
-            return json.loads(self.store.get_bytes(f"{bundle_prefix(stage)}/CURRENT.json"))["version"]
+            return json.loads(self.store.get_bytes(current_version_key(get_stage(stage).bundle_name)))["version"]
         except ObjectNotFound:
             return None
 
@@ -107,18 +93,19 @@ class ModelRegistry:
         version = self.current_version(stage)
         if version is None:
             return None
-        key = f"{bundle_prefix(stage)}/versions/{version}/registration.json"
+        key = f"{version_prefix(get_stage(stage).bundle_name, version)}/registration.json"
         return Registration(**json.loads(self.store.get_bytes(key)))
 
     def fetch(self, stage: str, version: str | None = None) -> Path:
         """A local bundle directory (``config/`` + ``output/model_final.pth``) of ``version`` (default: current)."""
+        bundle = get_stage(stage).bundle_name
         version = version or self.current_version(stage)
         if version is None:
-            raise FileNotFoundError(f"no current {stage.upper()} model in the registry ({bundle_prefix(stage)})")
-        local = self.cache_root / BUNDLES[stage] / version
+            raise FileNotFoundError(f"no current {stage.upper()} model in the registry ({current_version_key(bundle)})")
+        local = self.cache_root / bundle / version
         weights = local / WEIGHTS_RELPATH
         if not weights.exists():
-            prefix = f"{bundle_prefix(stage)}/versions/{version}"
+            prefix = version_prefix(bundle, version)
             tmp = local.with_name(f".{version}.partial")
             shutil.rmtree(tmp, ignore_errors=True)
             for rel in (CONFIG_RELPATH, WEIGHTS_RELPATH):
@@ -147,12 +134,12 @@ class ModelRegistry:
         """Upload a trained bundle as a version; make it current if it is not worse. Returns (record, promoted).
 
         ``current_metric`` is the current version's metric measured on the candidate's validation data (see
-        :func:`stickypi_assets.lifecycle.training.current_on_same_data`); without it the current version's
+        :func:`stickypi_assets.lifecycle.promotion.current_on_same_data`); without it the current version's
         recorded metric is used. ``note`` says which, in the decision.
         """
         bundle_dir = Path(bundle_dir)
         version = weights_version(bundle_dir / WEIGHTS_RELPATH)
-        metric_name = METRICS[stage]
+        metric_name = get_stage(stage).metric
         value = metrics.get(metric_name)
         current = self.current(stage)
         if current is not None and current.version == version:
@@ -182,9 +169,10 @@ class ModelRegistry:
 
     def promote(self, stage: str, version: str) -> None:
         """Make ``version`` current (also the manual override: roll back, or force a candidate)."""
-        if not self.store.exists(f"{bundle_prefix(stage)}/versions/{version}/registration.json"):
+        bundle = get_stage(stage).bundle_name
+        if not self.store.exists(f"{version_prefix(bundle, version)}/registration.json"):
             raise ValueError(f"{stage} version {version} is not registered")
-        self.store.put_bytes(f"{bundle_prefix(stage)}/CURRENT.json", json.dumps({"version": version}).encode(),
+        self.store.put_bytes(current_version_key(bundle), json.dumps({"version": version}).encode(),
                              content_type="application/json")  # fmt: skip
 
     # -- table ------------------------------------------------------------------------------------------
@@ -192,11 +180,11 @@ class ModelRegistry:
     def table_rows(self) -> pd.DataFrame:
         """Rows of table ``models``: every version of every stage."""
         rows = []
-        for stage in BUNDLES:
-            current = self.current_version(stage)
-            for r in self.versions(stage):
+        for stage in STAGES.values():
+            current = self.current_version(stage.name)
+            for r in self.versions(stage.name):
                 rows.append({
-                    "stage": stage, "bundle": BUNDLES[stage], "version": r.version,
+                    "stage": stage.name, "bundle": stage.bundle_name, "version": r.version,
                     "created_at": pd.Timestamp(r.created_at), "metric_name": r.metric_name,
                     "metric_value": r.metric_value, "metrics_json": json.dumps(r.metrics, default=str),
                     "n_training_files": len(r.data_manifest), "data_fingerprint": data_fingerprint(r.data_manifest),

@@ -1,9 +1,9 @@
 """Markdown reference of every bundle config key, generated from the config dataclasses' own comments.
 
-Each stage's config (``UidConfig``, ``SimConfig``, ``ItcConfig``) documents its fields with ``#:`` comments
-next to the code; this module turns them into ``docs/configuration.md`` so the reference cannot drift from
-the code (a test regenerates it and compares). Run ``python -m stickypi_assets.ml.config_docs > docs/configuration.md``
-after changing a config.
+Each stage's config class (the stage table's ``config_class``: ``UidConfig``, ``SimConfig``, ``ItcConfig``)
+documents its fields with ``#:`` comments next to the code; this module turns them into
+``docs/configuration.md`` so the reference cannot drift from the code (a test regenerates it and compares).
+Run ``python -m stickypi_assets.ml.config_docs > docs/configuration.md`` after changing a config.
 """
 
 from __future__ import annotations
@@ -67,17 +67,10 @@ def config_table(cls: type, title: str, summary: str) -> str:
 
 
 def render() -> str:
-    from stickypi_assets.ml.itc.config import ItcConfig
-    from stickypi_assets.ml.sim.config import SimConfig
-    from stickypi_assets.ml.uid.config import UidConfig
+    from stickypi_assets.ml.stages import STAGES
 
-    parts = [
-        HEADER,
-        config_table(UidConfig, "UID (`universal-insect-detector`)", "Detector, tiled inference, training."),
-        config_table(SimConfig, "SIM (`siamese-insect-matcher`)", "Matcher network, three-stage training, tracking."),
-        config_table(ItcConfig, "ITC (`insect-tuboid-classifier`)", "Labels, classifier network, training."),
-    ]
-    return "\n".join(parts)
+    tables = [config_table(s.config_class, f"{s.title} (`{s.bundle_name}`)", s.config_summary) for s in STAGES.values()]
+    return "\n".join([HEADER, *tables])
 
 
 if __name__ == "__main__":

@@ -11,35 +11,17 @@ dependency order; with the single-run backfill policy, consecutive days of a dev
 keeps the tracking state's day order. Older partitions stay marked stale in the UI and are re-run by a
 backfill when wanted. Only partitions that were materialized before re-run: a day that was never processed (a new
 device's history, days with no images yet) is left to the schedule or a backfill, since its upstream may not
-exist. :func:`model_refresh_sensor` evaluates the conditions in the daemon (running by default).
+exist. :func:`stickypi_assets.orchestration.automation.model_refresh.model_refresh_sensor` evaluates the
+conditions in the daemon (running by default).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
-from dagster import (
-    AssetKey,
-    AssetSelection,
-    AutomationCondition,
-    AutomationConditionSensorDefinition,
-    DefaultSensorStatus,
-)
+from dagster import AssetKey, AssetSelection, AutomationCondition
 
-AUTO_REFRESH_ENV = "STICKYPI_AUTO_REFRESH_DAYS"
-DEFAULT_AUTO_REFRESH_DAYS = 7
-
-
-def auto_refresh_days() -> int:
-    text = os.environ.get(AUTO_REFRESH_ENV, "") or str(DEFAULT_AUTO_REFRESH_DAYS)
-    try:
-        days = int(text)
-    except ValueError:
-        days = -1
-    if days < 0:
-        raise ValueError(f"{AUTO_REFRESH_ENV}={text!r} must be a whole number of days >= 0 (0 = never automatic)")
-    return days
+from stickypi_assets.settings import Settings
 
 
 def refresh_on_model_change(
@@ -48,7 +30,7 @@ def refresh_on_model_change(
     """Request the already materialized partitions of the last ``days`` days once after ``model`` changed current
     version, and with the same partitions of the ``upstream`` stage asset when those are requested (a new UID
     re-runs tracking and classification too)."""
-    days = auto_refresh_days() if days is None else days
+    days = Settings.from_env().auto_refresh_days if days is None else days
     if days == 0:
         return None
     changed = AutomationCondition.any_deps_match(AutomationCondition.data_version_changed()).allow(
@@ -66,16 +48,3 @@ def refresh_on_model_change(
         & trigger
         & ~AutomationCondition.in_progress()
     ).with_label(f"re-run the last {days} days after a change of {after}")
-
-
-def model_refresh_sensor() -> AutomationConditionSensorDefinition | None:
-    """The automation sensor evaluating those conditions (running by default; ``None`` when turned off)."""
-    if auto_refresh_days() == 0:
-        return None
-    return AutomationConditionSensorDefinition(
-        "model_refresh_sensor",
-        target=AssetSelection.assets("uid_segmentations", "tuboids", "classifications"),
-        default_status=DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=60,
-        description=f"Re-runs the last {auto_refresh_days()} days of each stage after its model changed.",
-    )

@@ -8,17 +8,18 @@ import pytest
 import torch
 from dagster import DagsterInstance, materialize
 
-from stickypi_assets.lifecycle.registry import ModelRegistry, is_not_worse
-from stickypi_assets.lifecycle.training import current_on_same_data, validation_metrics
+from stickypi_assets.lifecycle.promotion import current_on_same_data, is_not_worse
+from stickypi_assets.lifecycle.registry import ModelRegistry
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH, weights_version
 from stickypi_assets.ml.itc.config import ItcConfig, save_config
 from stickypi_assets.ml.itc.model import ItcNet, save_checkpoint
 from stickypi_assets.ml.itc.predict import load_classifier
+from stickypi_assets.ml.stages import STAGES
 from stickypi_assets.orchestration.assets.classifications import classifications
-from stickypi_assets.orchestration.assets.models import promotion_tolerance
 from stickypi_assets.orchestration.assets.tuboids import tuboids
 from stickypi_assets.orchestration.partitions import multi_partition_key
-from stickypi_assets.orchestration.resources import ItcModelResource, StickyPiStorage
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
+from stickypi_assets.settings import Settings
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import MODELS
 from stickypi_assets.synth import SynthConfig, generate
@@ -79,7 +80,7 @@ def test_versions_promotion_table_and_fetch(tmp_path: Path, monkeypatch):
         registry.promote("itc", "f" * 32)
     monkeypatch.setenv("STICKYPI_PROMOTION_TOLERANCE", "-1")
     with pytest.raises(ValueError, match="STICKYPI_PROMOTION_TOLERANCE"):
-        promotion_tolerance()
+        Settings.from_env()
 
 
 def test_the_current_version_is_judged_again_on_the_candidates_validation_data(tmp_path: Path):
@@ -96,7 +97,7 @@ def test_the_current_version_is_judged_again_on_the_candidates_validation_data(t
     by_hand = tmp_path / "by_hand"  # the current weights and config with the candidate's data, built by hand
     itc_bundle(by_hand, seed=1)
     (by_hand / "data").symlink_to(data)
-    assert value == pytest.approx(validation_metrics("itc", by_hand, tmp_path / "v")["accuracy"])
+    assert value == pytest.approx(STAGES["itc"].validate(by_hand, tmp_path / "v")["accuracy"])
     assert value < 0.99 and "same" in note  # random weights on new data: far from the recorded figure
 
     candidate = itc_bundle(tmp_path / "candidate", seed=2)
@@ -123,7 +124,7 @@ def test_partition_rerun_after_a_model_change_replaces_its_rows(tmp_path: Path):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [device])
     # the resource follows the registry's current version (no bundle_dir given)
-    itc_model = ItcModelResource(store_url=str(store.root))
+    itc_model = ModelResource(stage="itc", store_url=str(store.root))
     resources = {"storage": storage, "sim_model": IouSimModel(), "itc_model": itc_model}
     key = multi_partition_key(device, day)
     assert materialize([tuboids, classifications], partition_key=key, instance=instance, resources=resources).success

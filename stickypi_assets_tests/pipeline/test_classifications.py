@@ -15,7 +15,7 @@ from stickypi_assets.ml.itc.model import ItcNet, save_checkpoint
 from stickypi_assets.orchestration.assets.classifications import classifications
 from stickypi_assets.orchestration.assets.tuboids import tuboids
 from stickypi_assets.orchestration.partitions import multi_partition_key
-from stickypi_assets.orchestration.resources import ItcModelResource, StickyPiStorage
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
 from stickypi_assets.storage.warehouse import PartitionKey
@@ -46,7 +46,7 @@ def test_classifications_after_tuboids_are_complete_and_deterministic(tmp_path: 
     ground_truth_segmentations(store, storage, DEVICE, [DAY])
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [DEVICE])
-    itc_model = ItcModelResource(bundle_dir=str(itc_bundle))
+    itc_model = ModelResource(stage="itc", bundle_dir=str(itc_bundle))
     resources = {"storage": storage, "sim_model": IouSimModel(), "itc_model": itc_model}
     key = multi_partition_key(DEVICE, DAY)
     assert materialize([tuboids, classifications], partition_key=key, instance=instance, resources=resources).success

@@ -16,7 +16,7 @@ from stickypi_assets.ml.uid.model import MaskRCNNDetector
 from stickypi_assets.orchestration.assets.raw_images import raw_images
 from stickypi_assets.orchestration.assets.uid_segmentations import uid_segmentations
 from stickypi_assets.orchestration.partitions import multi_partition_key
-from stickypi_assets.orchestration.resources import StickyPiStorage, UidModelResource
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.raw_images import index_device_day
 from stickypi_assets.pipeline.uid_segmentations import DayFailed, segment_device_day
 from stickypi_assets.storage.keys import uid_annotation_day_prefix
@@ -106,7 +106,7 @@ def test_asset_writes_rows_and_svgs_and_is_idempotent(store: LocalObjectStore, r
     storage = StickyPiStorage(
         store_url=str(store.root), warehouse_path=str(tmp_path / "wh.duckdb"), published_path=str(tmp_path / "p.duckdb")
     )
-    resources = {"storage": storage, "uid_model": UidModelResource(bundle_dir=str(random_bundle))}
+    resources = {"storage": storage, "uid_model": ModelResource(stage="uid", bundle_dir=str(random_bundle))}
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [DEVICE])
     key = multi_partition_key(DEVICE, DAY)
@@ -129,7 +129,7 @@ def test_asset_writes_rows_and_svgs_and_is_idempotent(store: LocalObjectStore, r
 def test_asset_without_trained_model_says_what_to_do(store: LocalObjectStore, tmp_path: Path):
     resources = {
         "storage": StickyPiStorage(store_url=str(store.root), warehouse_path=str(tmp_path / "wh.duckdb")),
-        "uid_model": UidModelResource(bundle_dir=str(tmp_path / "empty")),
+        "uid_model": ModelResource(stage="uid", bundle_dir=str(tmp_path / "empty")),
     }
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [DEVICE])

@@ -333,3 +333,8 @@ def validate(
     result = write_validation(target, data.validation, probabilities, data.label_map, extra)
     log.info("ITC validation: %s", {k: result.metrics[k] for k in ("n", "accuracy", "macro_f1")})
     return result
+
+
+def validation_metrics(bundle_dir: str | Path, out_dir: str | Path, *, device: str = "cpu") -> dict[str, Any]:
+    """The stage table's validator: :func:`validate`'s metrics (``accuracy``, the figure promotion compares, …)."""
+    return validate(bundle_dir, out_dir, device=device).metrics

@@ -365,3 +365,8 @@ def validate(
     (target / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     log.info("SIM validation: %s", metrics)
     return metrics
+
+
+def validation_metrics(bundle_dir: str | Path, out_dir: str | Path, *, device: str = "cpu") -> dict[str, Any]:
+    """The stage table's validator: :func:`validate`'s metrics (``auc``, the figure promotion compares, …)."""
+    return validate(bundle_dir, out_dir, device=device)

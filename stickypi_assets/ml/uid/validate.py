@@ -284,3 +284,17 @@ def validate(
     (out_dir / "results.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return ValidationResult(out_dir=out_dir, metrics=metrics, records=records, files=files)
+
+
+def f1_score(precision: float | None, recall: float | None) -> float | None:
+    """Harmonic mean of precision and recall (``None`` when either is undefined, 0 when both are 0)."""
+    if precision is None or recall is None:
+        return None
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def validation_metrics(bundle_dir: str | Path, out_dir: str | Path, *, device: str = "cpu") -> dict[str, Any]:
+    """The stage table's validator: overall precision/recall/counts of the validation split, plus ``f1``
+    (the figure promotion compares: a model cannot buy recall with precision or the other way round)."""
+    overall = validate(bundle_dir, out_dir, device=device, write_svgs=False).metrics["overall"]
+    return {"f1": f1_score(overall["precision"], overall["recall"]), **overall}

@@ -9,7 +9,7 @@ from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, Materialize
 from stickypi_assets.orchestration.assets.metadata import problems_markdown
 from stickypi_assets.orchestration.conditions import refresh_on_model_change
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
-from stickypi_assets.orchestration.resources import ItcModelResource, StickyPiStorage
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.classifications import classify_device_day
 from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
 
@@ -28,7 +28,7 @@ from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
     ),
 )
 def classifications(
-    context: AssetExecutionContext, storage: StickyPiStorage, itc_model: ItcModelResource
+    context: AssetExecutionContext, storage: StickyPiStorage, itc_model: ModelResource
 ) -> MaterializeResult:
     warehouse, store = storage.warehouse(), storage.object_store()
     classifier, _, version = itc_model.load()

@@ -1,33 +1,29 @@
-"""Assets ``uid_model``, ``sim_model``, ``itc_model``: retrain a stage from the annotations in the object store.
+"""Assets ``<stage>_model`` (``uid_model``, ``sim_model``, ``itc_model``): retrain a stage from its annotations.
 
-Materializing one trains a new version on ``annotations/<stage>/`` (:mod:`stickypi_assets.lifecycle.training`),
-registers it in the object store and makes it current only if its validation metric is not worse than the
-current version's (``STICKYPI_PROMOTION_TOLERANCE``). The asset's data version is the *current* model
-version, so the downstream partitions show as stale exactly when the model they would run changed. Table
-``models`` lists every version. The annotation sensors request these assets when annotations change.
+One asset per stage of the stage table (:func:`model_asset`). Materializing one trains a new version on
+``annotations/<stage>/`` (:mod:`stickypi_assets.lifecycle.training`), registers it in the object store and makes
+it current only if its validation metric is not worse than the current version's (``STICKYPI_PROMOTION_TOLERANCE``).
+The asset's data version is the *current* model version, so the downstream partitions show as stale exactly when
+the model they would run changed. Table ``models`` lists every version. The annotation sensors request these
+assets when annotations change.
 """
 
-import os
-
-from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 from pydantic import Field
 
-from stickypi_assets.lifecycle.training import ANNOTATION_PREFIXES, train_stage
+from stickypi_assets.lifecycle.training import train_stage
+from stickypi_assets.ml.devices import resolve_device
+from stickypi_assets.ml.stages import STAGES, Stage
 from stickypi_assets.orchestration.resources import StickyPiStorage
 from stickypi_assets.storage.tables import MODELS
-
-TOLERANCE_ENV = "STICKYPI_PROMOTION_TOLERANCE"
-
-
-def promotion_tolerance() -> float:
-    text = os.environ.get(TOLERANCE_ENV, "") or "0"
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise ValueError(f"{TOLERANCE_ENV}={text!r} must be a number >= 0 (how much worse a new model may be)")
-    return value
 
 
 class TrainingConfig(Config):
@@ -39,26 +35,15 @@ class TrainingConfig(Config):
     progress_bar: bool = Field(default=False, description="show the training's progress bar on the run's stderr")
 
 
-def training_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {requested!r} asked for, but this machine has no CUDA device")
-    return requested
-
-
 def _train(
     context: AssetExecutionContext, storage: StickyPiStorage, stage: str, config: TrainingConfig
 ) -> MaterializeResult:
     store, warehouse = storage.object_store(), storage.warehouse()
     registry = storage.registry()
-    device = training_device(config.device)
+    device = resolve_device(config.device)
     context.log.info(f"training the {stage.upper()} on {device}")
-    outcome = train_stage(
-        store, registry, stage, tolerance=promotion_tolerance(), device=device, progress=config.progress_bar
-    )
+    tolerance = storage.settings().promotion_tolerance
+    outcome = train_stage(store, registry, stage, tolerance=tolerance, device=device, progress=config.progress_bar)
     warehouse.replace_table(MODELS.name, registry.table_rows())
     record = outcome.registration
     context.log.info(f"{stage} {record.version}: {record.decision} ({outcome.seconds:.0f} s)")
@@ -85,21 +70,21 @@ def _train(
     )
 
 
-def _description(stage: str, what: str) -> str:
-    return (f"The current {what}: retrained from {ANNOTATION_PREFIXES[stage]} in the object store, registered as a "
-            "version, made current only if its validation metric is not worse (table `models`).")  # fmt: skip
+def model_asset(stage: Stage) -> AssetsDefinition:
+    """The asset ``<stage>_model`` of a stage of the stage table."""
+
+    @asset(
+        name=stage.model_asset,
+        group_name="models",
+        kinds={"pytorch"},
+        description=f"The current {stage.title} ({stage.role}): retrained from {stage.annotation_prefix} in the "
+        "object store, registered as a version, made current only if its validation metric is not worse (table "
+        "`models`).",
+    )
+    def _model(context: AssetExecutionContext, storage: StickyPiStorage, config: TrainingConfig) -> MaterializeResult:
+        return _train(context, storage, stage.name, config)
+
+    return _model
 
 
-@asset(group_name="models", kinds={"pytorch"}, description=_description("uid", "UID (insect detector)"))
-def uid_model(context: AssetExecutionContext, storage: StickyPiStorage, config: TrainingConfig) -> MaterializeResult:
-    return _train(context, storage, "uid", config)
-
-
-@asset(group_name="models", kinds={"pytorch"}, description=_description("sim", "SIM (insect matcher)"))
-def sim_model(context: AssetExecutionContext, storage: StickyPiStorage, config: TrainingConfig) -> MaterializeResult:
-    return _train(context, storage, "sim", config)
-
-
-@asset(group_name="models", kinds={"pytorch"}, description=_description("itc", "ITC (tuboid classifier)"))
-def itc_model(context: AssetExecutionContext, storage: StickyPiStorage, config: TrainingConfig) -> MaterializeResult:
-    return _train(context, storage, "itc", config)
+MODEL_ASSETS = {name: model_asset(stage) for name, stage in STAGES.items()}

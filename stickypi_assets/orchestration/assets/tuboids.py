@@ -41,7 +41,7 @@ from stickypi_assets.ml.sim.tracking import TrackState
 from stickypi_assets.orchestration.assets.metadata import hourly_bars_markdown, problems_markdown
 from stickypi_assets.orchestration.conditions import refresh_on_model_change
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions, multi_partition_key
-from stickypi_assets.orchestration.resources import SimModelResource, StickyPiStorage
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.tuboids import day_has_images, load_state, track_device_day, wait_for_state
 from stickypi_assets.storage.keys import sim_state_key
 from stickypi_assets.storage.object_store import ObjectStore
@@ -125,7 +125,7 @@ def _previous_state(
     ),
 )
 def tuboids(
-    context: AssetExecutionContext, storage: StickyPiStorage, sim_model: SimModelResource, config: TuboidsConfig
+    context: AssetExecutionContext, storage: StickyPiStorage, sim_model: ModelResource, config: TuboidsConfig
 ) -> MaterializeResult:
     warehouse, store = storage.warehouse(), storage.object_store()
     matcher, sim_config, version = sim_model.load()

@@ -5,7 +5,7 @@ from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, Materialize
 from stickypi_assets.orchestration.assets.metadata import hourly_bars_markdown, problems_markdown
 from stickypi_assets.orchestration.conditions import refresh_on_model_change
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
-from stickypi_assets.orchestration.resources import StickyPiStorage, UidModelResource
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.uid_segmentations import segment_device_day
 from stickypi_assets.storage.keys import uid_annotation_day_prefix
 from stickypi_assets.storage.tables import IMAGES, INSTANCES, SEGMENTED_IMAGES
@@ -25,7 +25,7 @@ from stickypi_assets.storage.tables import IMAGES, INSTANCES, SEGMENTED_IMAGES
     ),
 )
 def uid_segmentations(
-    context: AssetExecutionContext, storage: StickyPiStorage, uid_model: UidModelResource
+    context: AssetExecutionContext, storage: StickyPiStorage, uid_model: ModelResource
 ) -> MaterializeResult:
     warehouse, store = storage.warehouse(), storage.object_store()
     detector, config, version = uid_model.load()

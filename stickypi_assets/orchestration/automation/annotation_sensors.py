@@ -27,19 +27,23 @@ from dagster import (
 )
 
 from stickypi_assets.lifecycle.registry import data_fingerprint
-from stickypi_assets.lifecycle.training import ANNOTATION_PREFIXES, annotation_manifest
+from stickypi_assets.lifecycle.training import annotation_manifest
+from stickypi_assets.ml.stages import STAGES, get_stage
 from stickypi_assets.orchestration.resources import StickyPiStorage
 
 
 def annotation_sensor(stage: str) -> SensorDefinition:
-    prefix = ANNOTATION_PREFIXES[stage]
+    """``<stage>_annotations_sensor``: requests ``<stage>_model`` once per change of the stage's annotations."""
+    spec = get_stage(stage)
+    prefix = spec.annotation_prefix
 
     @sensor(
         name=f"{stage}_annotations_sensor",
         minimum_interval_seconds=300,
         default_status=DefaultSensorStatus.RUNNING,
-        asset_selection=[AssetKey(f"{stage}_model")],
-        description=f"Retrains {stage}_model when the annotations under {prefix} change (content, not upload time).",
+        asset_selection=[AssetKey(spec.model_asset)],
+        description=f"Retrains {spec.model_asset} when the annotations under {prefix} change (content, not upload "
+        "time).",
     )
     def _sensor(context: SensorEvaluationContext, storage: StickyPiStorage):
         manifest = annotation_manifest(storage.object_store(), stage)
@@ -64,4 +68,4 @@ def annotation_sensor(stage: str) -> SensorDefinition:
     return _sensor
 
 
-ANNOTATION_SENSORS = [annotation_sensor(stage) for stage in ("uid", "sim", "itc")]
+ANNOTATION_SENSORS = [annotation_sensor(stage) for stage in STAGES]

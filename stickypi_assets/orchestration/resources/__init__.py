@@ -1,4 +1,6 @@
-from stickypi_assets.orchestration.resources.models import ItcModelResource, SimModelResource, UidModelResource
+"""Dagster resources: the platform's storage and each stage's current model."""
+
+from stickypi_assets.orchestration.resources.models import ModelResource
 from stickypi_assets.orchestration.resources.storage import StickyPiStorage
 
-__all__ = ["ItcModelResource", "SimModelResource", "StickyPiStorage", "UidModelResource"]
+__all__ = ["ModelResource", "StickyPiStorage"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dagster import ConfigurableResource
 
 from stickypi_assets.lifecycle.registry import ModelRegistry
 from stickypi_assets.settings import Settings
-from stickypi_assets.storage.object_store import ObjectStore, object_store_from_url
+from stickypi_assets.storage.connect import open_object_store, open_warehouse
+from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.storage.warehouse import Warehouse
 
 
@@ -23,25 +26,20 @@ class StickyPiStorage(ConfigurableResource):
     s3_endpoint_url: str | None = None
 
     def settings(self) -> Settings:
-        return Settings.from_env()
+        """The environment's settings with this resource's fields in place of theirs."""
+        return Settings.from_env().replace(
+            store_url=self.store_url,
+            warehouse_path=Path(self.warehouse_path) if self.warehouse_path else None,
+            published_path=Path(self.published_path) if self.published_path else None,
+            s3_endpoint_url=self.s3_endpoint_url,
+        )
 
     def object_store(self) -> ObjectStore:
-        s = self.settings()
-        url = self.store_url or s.store_url
-        kwargs = {}
-        if url.startswith("s3://"):
-            kwargs = {"endpoint_url": self.s3_endpoint_url or s.s3_endpoint_url, "region_name": s.s3_region}
-        return object_store_from_url(url, **kwargs)
+        return open_object_store(self.settings())
 
     def registry(self) -> ModelRegistry:
         """The model registry in this object store (fetched bundles cached under ``<data root>/ml-cache``)."""
-        return ModelRegistry(self.object_store(), self.settings().data_root / "ml-cache")
+        return ModelRegistry.for_settings(self.object_store(), self.settings())
 
     def warehouse(self) -> Warehouse:
-        s = self.settings()
-        return Warehouse(
-            self.warehouse_path or s.warehouse_path,
-            self.object_store(),
-            published_path=self.published_path or s.published_path,
-            px_per_mm=s.px_per_mm,
-        )
+        return open_warehouse(self.settings())

@@ -21,7 +21,7 @@ from stickypi_assets.orchestration.assets.classifications import classifications
 from stickypi_assets.orchestration.assets.raw_images import raw_images
 from stickypi_assets.orchestration.assets.tuboids import tuboids
 from stickypi_assets.orchestration.partitions import multi_partition_key
-from stickypi_assets.orchestration.resources import ItcModelResource, StickyPiStorage
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.raw_images import index_device_day
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.storage.tables import CLASSIFICATIONS, IMAGES, SEGMENTED_IMAGES, TUBOID_FRAMES
@@ -51,7 +51,8 @@ def test_checks_pass_on_the_chain_then_name_what_is_missing(tmp_path: Path):
     save_checkpoint(ItcNet.from_config(config), bundle / "output" / "model_final.pth", config)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [DEVICE])
-    resources = {"storage": storage, "sim_model": IouSimModel(), "itc_model": ItcModelResource(bundle_dir=str(bundle))}
+    itc_model = ModelResource(stage="itc", bundle_dir=str(bundle))
+    resources = {"storage": storage, "sim_model": IouSimModel(), "itc_model": itc_model}
     result = materialize([tuboids, classifications, *CHECKS], partition_key=multi_partition_key(DEVICE, DAY),
                          instance=instance, resources=resources, selection=[tuboids, classifications])  # fmt: skip
     evaluations = result.get_asset_check_evaluations()

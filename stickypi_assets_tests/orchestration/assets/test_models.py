@@ -8,10 +8,11 @@ import pytest
 import yaml
 from dagster import DagsterInstance, materialize
 
-from stickypi_assets.lifecycle.registry import training_config_key
 from stickypi_assets.ml.itc.config import ItcConfig
-from stickypi_assets.orchestration.assets.models import itc_model
+from stickypi_assets.ml.stages import STAGES
+from stickypi_assets.orchestration.assets.models import MODEL_ASSETS
 from stickypi_assets.orchestration.resources import StickyPiStorage
+from stickypi_assets.storage.keys import training_config_key
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets.synth.tuboids import synth_labels, write_synth_tuboids
@@ -42,22 +43,22 @@ def test_itc_model_asset_registers_versions_and_keeps_the_better_one(tmp_path: P
             store.put_file(f"annotations/itc/{path.relative_to(tmp_path / 'tuboids').as_posix()}", path)
     instance = DagsterInstance.ephemeral()
 
-    store.put_bytes(training_config_key("itc"), training_config(60))
-    first = materialize([itc_model], instance=instance, resources={"storage": storage})
+    store.put_bytes(training_config_key(STAGES["itc"].bundle_name), training_config(60))
+    first = materialize([MODEL_ASSETS["itc"]], instance=instance, resources={"storage": storage})
     meta = first.asset_materializations_for_node("itc_model")[0].metadata
     good = meta["trained_version"].value
     assert meta["promoted"].value is True and meta["current_version"].value == good
     assert meta["accuracy"].value >= 0.6
 
-    store.put_bytes(training_config_key("itc"), training_config(1))  # a much worse recipe
-    second = materialize([itc_model], instance=instance, resources={"storage": storage})
+    store.put_bytes(training_config_key(STAGES["itc"].bundle_name), training_config(1))  # a much worse recipe
+    second = materialize([MODEL_ASSETS["itc"]], instance=instance, resources={"storage": storage})
     meta2 = second.asset_materializations_for_node("itc_model")[0].metadata
     assert meta2["trained_version"].value != good
     assert meta2["promoted"].value is False and meta2["current_version"].value == good, meta2["decision"].value
     assert meta2["accuracy"].value < meta["accuracy"].value
     # the asset's data version is the current model: unchanged, so downstream partitions are not stale
     versions = [e.asset_materialization.tags["dagster/data_version"] for e in
-                instance.get_latest_materialization_events([itc_model.key]).values() if e]  # fmt: skip
+                instance.get_latest_materialization_events([MODEL_ASSETS["itc"].key]).values() if e]  # fmt: skip
     assert versions == [good]
     models = storage.warehouse().query("SELECT version, is_current, decision FROM models ORDER BY created_at",
                                        published=True)  # fmt: skip

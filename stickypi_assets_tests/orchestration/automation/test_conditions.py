@@ -15,7 +15,8 @@ from dagster import (
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from stickypi_assets.definitions import defs
-from stickypi_assets.orchestration.conditions import model_refresh_sensor, refresh_on_model_change
+from stickypi_assets.orchestration.automation.model_refresh import model_refresh_sensor
+from stickypi_assets.orchestration.conditions import refresh_on_model_change
 from stickypi_assets.orchestration.partitions import multi_partition_key
 
 DEVICES = ["0a5bb6f4", "1b2c3d4e"]

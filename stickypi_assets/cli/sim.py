@@ -1,0 +1,76 @@
+"""``stickypi sim``: the Siamese Insect Matcher on bundles and folders (``make-candidates``, ``train``,
+``validate``, ``predict-dir``), as the original ``standalone_sim.py``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from stickypi_assets.cli.common import add_gpu_flag, device
+
+
+def _cmd_predict_dir(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.predict import predict_dir
+
+    day = predict_dir(args.bundle_dir, args.target, force=args.force, torch_device=device(args), progress=True)
+    written = [r for r in day.records if r.directory is not None]
+    print(f"{len(day.records)} tuboid(s), {len(written)} written under {Path(args.target) / 'tuboids'}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.train import train
+
+    result = train(args.bundle_dir, restart=args.restart_training, device=device(args), progress=True)
+    print(f"trained {result.rounds} -> {result.weights} (version {result.version})")
+    if result.last_validation:
+        print("validation: " + json.dumps(result.last_validation, default=str))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.train import validate
+
+    metrics = validate(args.bundle_dir, args.target, device=device(args), progress=True)
+    print(json.dumps(metrics, indent=2, default=str))
+    return 0
+
+
+def _cmd_candidates(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.candidates import make_candidates
+
+    written = make_candidates(args.target, filter_k=args.filter, force=args.force, progress=True)
+    print(f"wrote {len(written)} candidate pair SVG(s) under {Path(args.target) / 'candidates'}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``sim`` (``predict-dir``, ``train``, ``validate``, ``make-candidates``) on the main CLI."""
+    sim = subparsers.add_parser("sim", help="Siamese Insect Matcher tools")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
+    spd = sim_sub.add_parser(
+        "predict-dir", help="track <target>/*.svg (one device; a_<stem>.svg replaces <stem>.svg) into <target>/tuboids/"
+    )
+    spd.add_argument("-b", "--bundle-dir", required=True, help="SIM bundle with output/model_final.pth")
+    spd.add_argument("-t", "--target", required=True, help="folder of one device's <device>.<datetime>.svg")
+    spd.add_argument("-f", "--force", action="store_true", help="replace an existing <target>/tuboids/")
+    add_gpu_flag(spd)
+    spd.set_defaults(func=_cmd_predict_dir)
+    stn = sim_sub.add_parser("train", help="three-stage training from the bundle's two-frame SVGs")
+    stn.add_argument("-b", "--bundle-dir", required=True, help="SIM bundle (config/config.yaml, data/*.svg)")
+    stn.add_argument("-r", "--restart-training", action="store_true", help="start from round 0 with fresh weights")
+    add_gpu_flag(stn, "train")
+    stn.set_defaults(func=_cmd_train)
+    sva = sim_sub.add_parser("validate", help="results.json ({pred, gt}) and ROC AUC on validation pairs")
+    sva.add_argument("-b", "--bundle-dir", required=True, help="trained SIM bundle")
+    sva.add_argument("-t", "--target", required=True, help="output folder (created)")
+    add_gpu_flag(sva)
+    sva.set_defaults(func=_cmd_validate)
+    sca = sim_sub.add_parser("make-candidates", help="pre-grouped two-frame SVGs from consecutive annotated frames")
+    sca.add_argument("-t", "--target", required=True,
+                     help="folder of <device>.<datetime>.svg (a curated a_<stem>.svg replaces <stem>.svg)")
+    sca.add_argument("-k", "--filter", type=int, default=1, help="keep every k-th consecutive pair")
+    sca.add_argument("-f", "--force", action="store_true", help="replace a non-empty <target>/candidates/")
+    sca.set_defaults(func=_cmd_candidates)
+    return sim

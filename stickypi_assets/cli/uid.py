@@ -1,0 +1,132 @@
+"""``stickypi uid``: the Universal Insect Detector on bundles and folders (``check-data``, ``train``, ``validate``,
+``predict-dir``), as the original ``standalone_uid.py``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stickypi_assets.cli.common import add_gpu_flag, device
+
+
+def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
+    """Per SVG of ``<bundle>/data``: instance count, md5 split (reference 2.8) and warnings."""
+    from stickypi_assets.formats.errors import FormatError
+    from stickypi_assets.formats.split import split_for_md5
+    from stickypi_assets.formats.uid_svg import read_uid_svg
+
+    data_dir = bundle_dir / "data"
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir} does not exist: a UID bundle holds its annotations in data/*.svg")
+    files = sorted(data_dir.glob("*.svg"))
+    report = []
+    for path in tqdm(files, desc="check-data", unit="svg", disable=not progress, file=sys.stderr):
+        try:
+            doc = read_uid_svg(path)
+            report.append(
+                {
+                    "file": path.name,
+                    "n_instances": len(doc.instances),
+                    "split": split_for_md5(doc.md5),
+                    "warnings": list(doc.warnings),
+                }
+            )
+        except (FormatError, OSError) as exc:
+            report.append({"file": path.name, "n_instances": None, "split": None, "warnings": [f"error: {exc}"]})
+    return report
+
+
+def _cmd_check_data(args: argparse.Namespace) -> int:
+    report = check_uid_bundle(Path(args.bundle_dir), progress=not args.json)
+    failed = [r for r in report if r["n_instances"] is None]
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        width = max((len(r["file"]) for r in report), default=4)
+        print(f"{'file':<{width}}  {'instances':>9}  {'split':<10}  warnings")
+        for r in report:
+            n = "ERROR" if r["n_instances"] is None else r["n_instances"]
+            print(f"{r['file']:<{width}}  {n:>9}  {r['split'] or '-':<10}  {len(r['warnings'])}")
+            for w in r["warnings"]:
+                print(f"    - {w}")
+        ok = [r for r in report if r["n_instances"] is not None]
+        n_val = sum(r["split"] == "validation" for r in ok)
+        print(
+            f"{len(report)} files: {sum(r['n_instances'] for r in ok)} instances, "
+            f"{len(ok) - n_val} train / {n_val} validation files, {len(failed)} unreadable"
+        )
+    return 1 if failed or not report else 0
+
+
+def _cmd_predict_dir(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.uid.predict import predict_dir
+
+    if args.bundle_dir is None and not args.de_novo:
+        raise ValueError("--bundle-dir is required unless --de-novo")
+    result = predict_dir(
+        args.bundle_dir, args.target, force=args.force, de_novo=args.de_novo, device=device(args), progress=True
+    )
+    print(
+        f"{len(result.written)} written, {len(result.skipped)} skipped (annotation exists), "
+        f"{len(result.failed)} failed under {args.target}"
+    )
+    for jpg, reason in result.failed:
+        print(f"  failed {jpg}: {reason}")
+    return 1 if result.failed else 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.uid.train import train
+
+    result = train(args.bundle_dir, restart=args.restart_training, device=device(args), max_iter=args.max_iter)
+    print(
+        f"trained {result.iterations} iterations ({result.n_train_images} train / {result.n_validation_images} "
+        f"validation images) in {result.seconds:.0f} s -> {result.weights} (version {result.version})"
+    )
+    if result.validation_losses:
+        print("validation losses: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.validation_losses.items())))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.uid.validate import validate
+
+    result = validate(args.bundle_dir, args.target, device=device(args), progress=True)
+    print(json.dumps(result.metrics, indent=2))
+    print(f"results.json, metrics.json and validation SVGs written to {result.out_dir}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``uid`` (``check-data``, ``predict-dir``, ``train``, ``validate``) on the main CLI's sub-parsers."""
+    uid = subparsers.add_parser("uid", help="Universal Insect Detector tools")
+    uid_sub = uid.add_subparsers(dest="uid_command", required=True, metavar="ACTION")
+    check = uid_sub.add_parser(
+        "check-data", help="parse every <bundle>/data/*.svg and report instances, split and warnings"
+    )
+    check.add_argument("-b", "--bundle-dir", required=True, help="UID bundle directory (with data/*.svg)")
+    check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    check.set_defaults(func=_cmd_check_data)
+    pdir = uid_sub.add_parser("predict-dir", help="write <stem>.svg next to every JPEG under --target")
+    pdir.add_argument("-b", "--bundle-dir", help="UID bundle with output/model_final.pth")
+    pdir.add_argument("-t", "--target", required=True, help="folder searched recursively for *.jpg")
+    pdir.add_argument("-f", "--force", action="store_true", help="overwrite <stem>.svg (a_<stem>.svg is never touched)")
+    pdir.add_argument("-n", "--de-novo", action="store_true", help="empty SVGs for annotating from scratch (no model)")
+    add_gpu_flag(pdir)
+    pdir.set_defaults(func=_cmd_predict_dir)
+    trn = uid_sub.add_parser("train", help="train the bundle's detector (resumes unless --restart-training)")
+    trn.add_argument("-b", "--bundle-dir", required=True, help="UID bundle (config/config.yaml, data/*.svg)")
+    trn.add_argument("-r", "--restart-training", action="store_true", help="start from iteration 0")
+    add_gpu_flag(trn, "train")
+    trn.add_argument("--max-iter", type=int, help="override the config's MAX_ITER")
+    trn.set_defaults(func=_cmd_train)
+    val = uid_sub.add_parser("validate", help="precision/recall/mask AP on the bundle's validation SVGs")
+    val.add_argument("-b", "--bundle-dir", required=True, help="trained UID bundle")
+    val.add_argument("-t", "--target", required=True, help="output folder (created)")
+    add_gpu_flag(val)
+    val.set_defaults(func=_cmd_validate)
+    return uid
