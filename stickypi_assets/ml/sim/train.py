@@ -224,10 +224,10 @@ def train(
     start_stage, start_round, optimizer_state = 0, 0, None
     if weights.exists() and not restart:
         net, checkpoint = load_checkpoint(weights, config=config, device=device)
-        progress = checkpoint.get("progress") or {}
-        if progress.get("stage") in STAGES:  # interrupted run: continue it
-            start_stage = STAGES.index(progress["stage"])
-            start_round = int(progress.get("round", 0))
+        resumed = checkpoint.get("progress") or {}
+        if resumed.get("stage") in STAGES:  # interrupted run: continue it
+            start_stage = STAGES.index(resumed["stage"])
+            start_round = int(resumed.get("round", 0))
             optimizer_state = checkpoint.get("optimizer")
         log.info("resuming from %s at stage %s round %d", weights, STAGES[start_stage], start_round)
     else:
@@ -264,8 +264,8 @@ def train(
             on_validation(record)
 
     def save(stage: str | None, round_: int, optimizer: torch.optim.Optimizer | None) -> None:
-        progress = {"stage": stage, "round": round_} if stage else {"stage": "done"}
-        save_checkpoint(net, weights, config, progress=progress,
+        position = {"stage": stage, "round": round_} if stage else {"stage": "done"}
+        save_checkpoint(net, weights, config, progress=position,
                         optimizer=optimizer.state_dict() if optimizer is not None else None)
 
     for si in range(start_stage, len(STAGES)):

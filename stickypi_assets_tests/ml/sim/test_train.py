@@ -71,6 +71,20 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     assert result.rounds == {"siamese": 3, "dist_ar": 3, "full": 2}
 
 
+def test_a_resumed_run_keeps_the_callers_progress_choice(tmp_path, capsys):
+    """Resuming read the checkpoint's position into ``progress``, so a quiet resumed run drew bars."""
+    config = tiny_config()
+    save_checkpoint(SiameseNet.from_config(config), tmp_path / "output" / "model_final.pth", config,
+                    progress={"stage": "dist_ar", "round": 1})  # fmt: skip
+    train(tmp_path, config=config, sources=sources(), progress=False)
+    assert "sim train" not in capsys.readouterr().err
+    save_checkpoint(SiameseNet.from_config(config), tmp_path / "output" / "model_final.pth", config,
+                    progress={"stage": "dist_ar", "round": 1})  # fmt: skip
+    train(tmp_path, config=config, sources=sources(), progress=True)
+    err = capsys.readouterr().err
+    assert "sim train dist_ar" in err and "sim train full" in err
+
+
 def test_progress_bars_only_when_asked_and_chunked_evaluation(tmp_path, capsys):
     config = tiny_config()
     train(tmp_path, config=config, sources=sources())
