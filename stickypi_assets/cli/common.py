@@ -19,6 +19,28 @@ def add_gpu_flag(parser: argparse.ArgumentParser, what: str = "run") -> None:
     parser.add_argument("-g", "--gpu", action="store_true", help=f"{what} on CUDA (an error if there is none)")
 
 
+def add_bundle_action(
+    sub: argparse._SubParsersAction, name: str, func, help: str, *, bundle: str, bundle_required: bool = True,
+    target: str | None = None, force: str | None = None, restart: str | None = None, max_iter: str | None = None,
+) -> argparse.ArgumentParser:  # fmt: skip
+    """A stage action on a bundle (``train``, ``validate``, ``predict-dir``) with the options the three stages
+    share, named and spelled the same everywhere: ``-b/--bundle-dir``, ``-t/--target``, ``-f/--force``,
+    ``-r/--restart-training``, ``--max-iter``, ``-g/--gpu``. Each option is added when its help text is given."""
+    parser = sub.add_parser(name, help=help)
+    parser.add_argument("-b", "--bundle-dir", required=bundle_required, help=bundle)
+    if target:
+        parser.add_argument("-t", "--target", required=True, help=target)
+    if force:
+        parser.add_argument("-f", "--force", action="store_true", help=force)
+    if restart:
+        parser.add_argument("-r", "--restart-training", action="store_true", help=restart)
+    if max_iter:
+        parser.add_argument("--max-iter", type=int, help=max_iter)
+    add_gpu_flag(parser, "train" if name == "train" else "run")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def device(args: argparse.Namespace) -> str:
     """The torch device of a command's ``--gpu`` flag."""
     return gpu_flag_device(getattr(args, "gpu", False))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stickypi_assets.cli.common import add_gpu_flag, device
+from stickypi_assets.cli.common import add_bundle_action, device
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
@@ -57,24 +57,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``itc`` (with ``predict-dir``, ``train``, ``validate``) on the main CLI's sub-parsers."""
     itc = subparsers.add_parser("itc", help="Insect Tuboid Classifier tools")
     sub = itc.add_subparsers(dest="itc_command", required=True, metavar="ACTION")
-
-    pdir = sub.add_parser("predict-dir", help="classify every tuboid folder under --target into <target>/results.csv")
-    pdir.add_argument("-b", "--bundle-dir", required=True, help="ITC bundle with output/model_final.pth")
-    pdir.add_argument("-t", "--target", required=True, help="folder searched recursively for */metadata.txt")
-    pdir.add_argument("-f", "--force", action="store_true", help="replace an existing results.csv")
-    add_gpu_flag(pdir)
-    pdir.set_defaults(func=_cmd_predict_dir)
-
-    trn = sub.add_parser("train", help="train on the bundle's data/ (tuboids + database.db; resumes by default)")
-    trn.add_argument("-b", "--bundle-dir", required=True, help="ITC bundle (config/config.yaml, data/)")
-    trn.add_argument("-r", "--restart-training", action="store_true", help="start from round 0 with fresh weights")
-    add_gpu_flag(trn, "train")
-    trn.add_argument("--max-iter", type=int, help="override the config's N_ROUNDS")
-    trn.set_defaults(func=_cmd_train)
-
-    val = sub.add_parser("validate", help="confusion matrix, per-class scores and accuracy on the validation tuboids")
-    val.add_argument("-b", "--bundle-dir", required=True, help="trained ITC bundle")
-    val.add_argument("-t", "--target", required=True, help="output folder (created)")
-    add_gpu_flag(val)
-    val.set_defaults(func=_cmd_validate)
+    add_bundle_action(
+        sub, "predict-dir", _cmd_predict_dir, "classify every tuboid folder under --target into <target>/results.csv",
+        bundle="ITC bundle with output/model_final.pth", target="folder searched recursively for */metadata.txt",
+        force="replace an existing results.csv",
+    )
+    add_bundle_action(
+        sub, "train", _cmd_train, "train on the bundle's data/ (tuboids + database.db; resumes by default)",
+        bundle="ITC bundle (config/config.yaml, data/)", restart="start from round 0 with fresh weights",
+        max_iter="override the config's N_ROUNDS",
+    )
+    add_bundle_action(
+        sub, "validate", _cmd_validate, "confusion matrix, per-class scores and accuracy on the validation tuboids",
+        bundle="trained ITC bundle", target="output folder (created)",
+    )
     return itc

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from stickypi_assets.cli.common import add_gpu_flag, device
+from stickypi_assets.cli.common import add_bundle_action, device
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
@@ -49,24 +49,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``sim`` (``predict-dir``, ``train``, ``validate``, ``make-candidates``) on the main CLI."""
     sim = subparsers.add_parser("sim", help="Siamese Insect Matcher tools")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
-    spd = sim_sub.add_parser(
-        "predict-dir", help="track <target>/*.svg (one device; a_<stem>.svg replaces <stem>.svg) into <target>/tuboids/"
+    add_bundle_action(
+        sim_sub, "predict-dir", _cmd_predict_dir,
+        "track <target>/*.svg (one device; a_<stem>.svg replaces <stem>.svg) into <target>/tuboids/",
+        bundle="SIM bundle with output/model_final.pth", target="folder of one device's <device>.<datetime>.svg",
+        force="replace an existing <target>/tuboids/",
     )
-    spd.add_argument("-b", "--bundle-dir", required=True, help="SIM bundle with output/model_final.pth")
-    spd.add_argument("-t", "--target", required=True, help="folder of one device's <device>.<datetime>.svg")
-    spd.add_argument("-f", "--force", action="store_true", help="replace an existing <target>/tuboids/")
-    add_gpu_flag(spd)
-    spd.set_defaults(func=_cmd_predict_dir)
-    stn = sim_sub.add_parser("train", help="three-stage training from the bundle's two-frame SVGs")
-    stn.add_argument("-b", "--bundle-dir", required=True, help="SIM bundle (config/config.yaml, data/*.svg)")
-    stn.add_argument("-r", "--restart-training", action="store_true", help="start from round 0 with fresh weights")
-    add_gpu_flag(stn, "train")
-    stn.set_defaults(func=_cmd_train)
-    sva = sim_sub.add_parser("validate", help="results.json ({pred, gt}) and ROC AUC on validation pairs")
-    sva.add_argument("-b", "--bundle-dir", required=True, help="trained SIM bundle")
-    sva.add_argument("-t", "--target", required=True, help="output folder (created)")
-    add_gpu_flag(sva)
-    sva.set_defaults(func=_cmd_validate)
+    add_bundle_action(
+        sim_sub, "train", _cmd_train, "three-stage training from the bundle's two-frame SVGs",
+        bundle="SIM bundle (config/config.yaml, data/*.svg)", restart="start from round 0 with fresh weights",
+    )
+    add_bundle_action(
+        sim_sub, "validate", _cmd_validate, "results.json ({pred, gt}) and ROC AUC on validation pairs",
+        bundle="trained SIM bundle", target="output folder (created)",
+    )
     sca = sim_sub.add_parser("make-candidates", help="pre-grouped two-frame SVGs from consecutive annotated frames")
     sca.add_argument("-t", "--target", required=True,
                      help="folder of <device>.<datetime>.svg (a curated a_<stem>.svg replaces <stem>.svg)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stickypi_assets.cli.common import add_gpu_flag, device
+from stickypi_assets.cli.common import add_bundle_action, device
 
 
 def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
@@ -111,22 +111,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     check.add_argument("-b", "--bundle-dir", required=True, help="UID bundle directory (with data/*.svg)")
     check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     check.set_defaults(func=_cmd_check_data)
-    pdir = uid_sub.add_parser("predict-dir", help="write <stem>.svg next to every JPEG under --target")
-    pdir.add_argument("-b", "--bundle-dir", help="UID bundle with output/model_final.pth")
-    pdir.add_argument("-t", "--target", required=True, help="folder searched recursively for *.jpg")
-    pdir.add_argument("-f", "--force", action="store_true", help="overwrite <stem>.svg (a_<stem>.svg is never touched)")
+    pdir = add_bundle_action(
+        uid_sub, "predict-dir", _cmd_predict_dir, "write <stem>.svg next to every JPEG under --target",
+        bundle="UID bundle with output/model_final.pth", bundle_required=False,
+        target="folder searched recursively for *.jpg", force="overwrite <stem>.svg (a_<stem>.svg is never touched)",
+    )
     pdir.add_argument("-n", "--de-novo", action="store_true", help="empty SVGs for annotating from scratch (no model)")
-    add_gpu_flag(pdir)
-    pdir.set_defaults(func=_cmd_predict_dir)
-    trn = uid_sub.add_parser("train", help="train the bundle's detector (resumes unless --restart-training)")
-    trn.add_argument("-b", "--bundle-dir", required=True, help="UID bundle (config/config.yaml, data/*.svg)")
-    trn.add_argument("-r", "--restart-training", action="store_true", help="start from iteration 0")
-    add_gpu_flag(trn, "train")
-    trn.add_argument("--max-iter", type=int, help="override the config's MAX_ITER")
-    trn.set_defaults(func=_cmd_train)
-    val = uid_sub.add_parser("validate", help="precision/recall/mask AP on the bundle's validation SVGs")
-    val.add_argument("-b", "--bundle-dir", required=True, help="trained UID bundle")
-    val.add_argument("-t", "--target", required=True, help="output folder (created)")
-    add_gpu_flag(val)
-    val.set_defaults(func=_cmd_validate)
+    add_bundle_action(
+        uid_sub, "train", _cmd_train, "train the bundle's detector (resumes unless --restart-training)",
+        bundle="UID bundle (config/config.yaml, data/*.svg)", restart="start from iteration 0",
+        max_iter="override the config's MAX_ITER",
+    )
+    add_bundle_action(
+        uid_sub, "validate", _cmd_validate, "precision/recall/mask AP on the bundle's validation SVGs",
+        bundle="trained UID bundle", target="output folder (created)",
+    )
     return uid

@@ -10,7 +10,9 @@ import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetsDefinition,
     MetadataValue,
     asset_check,
 )
@@ -96,45 +98,38 @@ def _result(context: AssetCheckExecutionContext, problem: Callable[[Warehouse, P
     )
 
 
-@asset_check(
-    asset=raw_images,
-    partitions_def=DEVICE_DAY,
-    description="Every raw image object of the day has exactly one row in table images (late uploads show here).",
-)
-def every_raw_image_is_indexed(context: AssetCheckExecutionContext, storage: StickyPiStorage):
-    return _result(context, image_index_problems, storage, "raw image objects not indexed exactly once")
+def device_day_check(
+    asset: AssetsDefinition, name: str, description: str,
+    problem: Callable[[Warehouse, PartitionKey], list[str]], what: str,
+) -> AssetChecksDefinition:  # fmt: skip
+    """A partitioned check of ``asset`` that lists, per device-day of the run, what ``problem`` finds."""
 
+    @asset_check(asset=asset, name=name, partitions_def=DEVICE_DAY, description=description)
+    def _check(context: AssetCheckExecutionContext, storage: StickyPiStorage) -> AssetCheckResult:
+        return _result(context, problem, storage, what)
 
-@asset_check(
-    asset=uid_segmentations,
-    partitions_def=DEVICE_DAY,
-    description="Every image of the day has a segmentation row (instances found, or the error recorded).",
-)
-def every_image_has_a_segmentation_row(context: AssetCheckExecutionContext, storage: StickyPiStorage):
-    return _result(context, segmentation_problems, storage, "images without exactly one segmentation row")
-
-
-@asset_check(
-    asset=tuboids,
-    partitions_def=DEVICE_DAY,
-    description="Every tuboid frame references an instance of table instances, and every tuboid has its frames.",
-)
-def tuboid_frames_reference_instances(context: AssetCheckExecutionContext, storage: StickyPiStorage):
-    return _result(context, tuboid_problems, storage, "tuboid frames without an instance or tuboids without frames")
-
-
-@asset_check(
-    asset=classifications,
-    partitions_def=DEVICE_DAY,
-    description="Every tuboid of the day has exactly one classification row (a label, or why not).",
-)
-def every_tuboid_has_one_classification(context: AssetCheckExecutionContext, storage: StickyPiStorage):
-    return _result(context, classification_problems, storage, "tuboids without exactly one classification")
+    return _check
 
 
 CHECKS = [
-    every_raw_image_is_indexed,
-    every_image_has_a_segmentation_row,
-    tuboid_frames_reference_instances,
-    every_tuboid_has_one_classification,
-]
+    device_day_check(
+        raw_images, "every_raw_image_is_indexed",
+        "Every raw image object of the day has exactly one row in table images (late uploads show here).",
+        image_index_problems, "raw image objects not indexed exactly once",
+    ),
+    device_day_check(
+        uid_segmentations, "every_image_has_a_segmentation_row",
+        "Every image of the day has a segmentation row (instances found, or the error recorded).",
+        segmentation_problems, "images without exactly one segmentation row",
+    ),
+    device_day_check(
+        tuboids, "tuboid_frames_reference_instances",
+        "Every tuboid frame references an instance of table instances, and every tuboid has its frames.",
+        tuboid_problems, "tuboid frames without an instance or tuboids without frames",
+    ),
+    device_day_check(
+        classifications, "every_tuboid_has_one_classification",
+        "Every tuboid of the day has exactly one classification row (a label, or why not).",
+        classification_problems, "tuboids without exactly one classification",
+    ),
+]  # fmt: skip

@@ -12,7 +12,6 @@ from stickypi_assets.ml.itc.model import ItcNet, save_checkpoint
 from stickypi_assets.orchestration.assets.checks import (
     CHECKS,
     classification_problems,
-    every_raw_image_is_indexed,
     image_index_problems,
     segmentation_problems,
     tuboid_problems,
@@ -90,7 +89,7 @@ def test_raw_images_check_reports_late_uploads_and_vanished_objects(tmp_path: Pa
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [DEVICE])
     key = multi_partition_key(DEVICE, DAY)
-    result = materialize([raw_images, every_raw_image_is_indexed], partition_key=key, instance=instance,
+    result = materialize([raw_images, CHECKS[0]], partition_key=key, instance=instance,
                          resources={"storage": storage})  # fmt: skip
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed, evaluation.metadata  # corrupt frames have their error rows: indexed too
