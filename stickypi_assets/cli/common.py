@@ -46,6 +46,14 @@ def device(args: argparse.Namespace) -> str:
     return gpu_flag_device(getattr(args, "gpu", False))
 
 
+def exit_status(failures: list[tuple[object, str]], what: str) -> int:
+    """Print each ``(item, reason)`` that failed, as ``  <what> <item>: <reason>``; exit status 1 if any, else 0
+    (the commands' rule: bad input is reported and the rest is done)."""
+    for item, reason in failures:
+        print(f"  {what} {item}: {reason}")
+    return 1 if failures else 0
+
+
 def object_store() -> ObjectStore:
     return open_object_store(Settings.from_env())
 

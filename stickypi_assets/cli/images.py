@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from stickypi_assets.cli.common import object_store, warehouse
+from stickypi_assets.cli.common import exit_status, object_store, warehouse
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
@@ -21,9 +21,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         f"{args.device} {day}: {index.n_images} images ({index.count('ok')} ok, {index.count('error')} errors, "
         f"{index.count('duplicate')} duplicates) -> {result.parquet_key}"
     )
-    for key, msg in index.errors:
-        print(f"  error {key}: {msg}")
-    return 1 if index.errors else 0
+    return exit_status(index.errors, "error")
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:

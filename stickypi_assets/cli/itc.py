@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stickypi_assets.cli.common import add_bundle_action, device
+from stickypi_assets.cli.common import add_bundle_action, device, exit_status
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
@@ -22,9 +22,7 @@ def _cmd_predict_dir(args: argparse.Namespace) -> int:
 
     result = predict_dir(args.bundle_dir, args.target, force=args.force, device=device(args))
     print(f"classified {result.n_classified} tuboid(s) with model {result.version} -> {result.results}")
-    for directory, message in result.failures:
-        print(f"  unreadable {directory}: {message}")
-    return 1 if result.failures else 0
+    return exit_status(result.failures, "unreadable")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stickypi_assets.cli.common import add_bundle_action, device
+from stickypi_assets.cli.common import add_bundle_action, device, exit_status
 
 
 def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
@@ -74,9 +74,7 @@ def _cmd_predict_dir(args: argparse.Namespace) -> int:
         f"{len(result.written)} written, {len(result.skipped)} skipped (annotation exists), "
         f"{len(result.failed)} failed under {args.target}"
     )
-    for jpg, reason in result.failed:
-        print(f"  failed {jpg}: {reason}")
-    return 1 if result.failed else 0
+    return exit_status(result.failed, "failed")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -35,25 +35,29 @@ def _column(warehouse: Warehouse, table: str, partition: PartitionKey, column: s
     return rows[column] if len(rows) else pd.Series([], dtype=object)
 
 
+def _exactly_once(expected: set, found: pd.Series, missing: str, repeated: str) -> list[str]:
+    """Keys of ``expected`` absent from ``found`` and keys found more than once, as ``missing.format(k)`` and
+    ``repeated.format(k, n)`` lines: the rule every check below applies to its own pair of tables."""
+    out = [missing.format(k) for k in sorted(expected - set(found))]
+    return out + [repeated.format(k, n) for k, n in found.value_counts().items() if n > 1]
+
+
 def image_index_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
     """Raw image objects of the day without exactly one ``images`` row (uploaded after the day was indexed, or
     deleted since), so a late upload is noticed instead of silently missing from every later stage."""
     stored = {info.key for info in iter_day_objects(warehouse.store, partition.device, partition.date)}
     indexed = _column(warehouse, IMAGES.name, partition, "object_key")
-    out = [f"`{k}` is in the store but not in table images (uploaded later? re-run the day)"
-           for k in sorted(stored - set(indexed))]  # fmt: skip
-    out += [f"`{k}` is in table images but no longer in the store" for k in sorted(set(indexed) - stored)]
-    out += [f"`{k}` has {n} rows in images" for k, n in indexed.value_counts().items() if n > 1]
-    return out
+    out = _exactly_once(stored, indexed, "`{}` is in the store but not in table images (uploaded later? re-run the "
+                        "day)", "`{}` has {} rows in images")  # fmt: skip
+    return out + [f"`{k}` is in table images but no longer in the store" for k in sorted(set(indexed) - stored)]
 
 
 def segmentation_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
     """Images of the partition without exactly one ``segmented_images`` row."""
     images = set(_column(warehouse, IMAGES.name, partition, "object_key"))
     segmented = _column(warehouse, SEGMENTED_IMAGES.name, partition, "image_key")
-    out = [f"`{k}` has no row in segmented_images" for k in sorted(images - set(segmented))]
-    out += [f"`{k}` has {n} rows in segmented_images" for k, n in segmented.value_counts().items() if n > 1]
-    return out
+    return _exactly_once(images, segmented, "`{}` has no row in segmented_images",
+                         "`{}` has {} rows in segmented_images")  # fmt: skip
 
 
 def tuboid_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
@@ -75,8 +79,8 @@ def classification_problems(warehouse: Warehouse, partition: PartitionKey) -> li
     """Tuboids without exactly one ``classifications`` row, and rows of unknown tuboids."""
     tub_ids = set(_column(warehouse, TUBOIDS.name, partition, "tuboid_id"))
     classified = _column(warehouse, CLASSIFICATIONS.name, partition, "tuboid_id")
-    out = [f"tuboid `{t}` has no classification row" for t in sorted(tub_ids - set(classified))]
-    out += [f"tuboid `{t}` has {n} classification rows" for t, n in classified.value_counts().items() if n > 1]
+    out = _exactly_once(tub_ids, classified, "tuboid `{}` has no classification row",
+                        "tuboid `{}` has {} classification rows")  # fmt: skip
     out += [f"classification of unknown tuboid `{t}`" for t in sorted(set(classified) - tub_ids)]
     return out
 
