@@ -42,12 +42,34 @@ class TableSpec:
 
 _TS = pa.timestamp("us", tz="UTC")
 
+#: The partition keys every partitioned table starts with: re-materializing a device-day replaces these rows.
+_PARTITION = (
+    Column("device", "VARCHAR", pa.string(), "Sticky Pi device id (8 hex digits)"),
+    Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+)
+#: The image a row is about.
+_IMAGE = (
+    Column("datetime", "TIMESTAMPTZ", _TS, "UTC capture time of the image"),
+    Column("image_key", "VARCHAR", pa.string(), "object key of the JPEG"),
+)
+_BBOX = tuple(
+    Column(f"bbox_{axis}", "INTEGER", pa.int32(), f"bounding box {what} (px)")
+    for axis, what in (("x", "left"), ("y", "top"), ("w", "width"), ("h", "height"))
+)
+
+
+def _provenance(stage: str) -> tuple[Column, Column]:
+    """What produced a row: the model version (every output row records it) and the run."""
+    return (
+        Column("model_version", "VARCHAR", pa.string(), f"{stage} model version (md5 of its weights)"),
+        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+    )
+
 IMAGES = TableSpec(
     name="images",
     description="One row per raw image object of a device-day, including unreadable ones (status 'error').",
     columns=(
-        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id (8 hex digits)"),
-        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        *_PARTITION,
         Column("datetime", "TIMESTAMPTZ", _TS, "UTC capture time from the file name (NULL if unparseable)"),
         Column("object_key", "VARCHAR", pa.string(), "object-store key of the JPEG"),
         Column("md5", "VARCHAR", pa.string(), "md5 hex of the JPEG bytes"),
@@ -67,23 +89,17 @@ INSTANCES = TableSpec(
     name="instances",
     description="One row per insect instance the UID found in an image (table of uid_segmentations).",
     columns=(
-        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
-        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
-        Column("datetime", "TIMESTAMPTZ", _TS, "UTC capture time of the image"),
-        Column("image_key", "VARCHAR", pa.string(), "object key of the JPEG"),
+        *_PARTITION,
+        *_IMAGE,
         Column("instance_id", "VARCHAR", pa.string(), "'<device>.<datetime>.<NNNN>', unique per image and model run"),
         Column("class_name", "VARCHAR", pa.string(), "class from the bundle palette, e.g. 'insect'"),
         Column("polygon_wkt", "VARCHAR", pa.string(), "outline in image pixels, WKT POLYGON"),
-        Column("bbox_x", "INTEGER", pa.int32(), "bounding box left (px)"),
-        Column("bbox_y", "INTEGER", pa.int32(), "bounding box top (px)"),
-        Column("bbox_w", "INTEGER", pa.int32(), "bounding box width (px)"),
-        Column("bbox_h", "INTEGER", pa.int32(), "bounding box height (px)"),
+        *_BBOX,
         Column("area", "DOUBLE", pa.float64(), "polygon area (px²)"),
         Column("centroid_x", "DOUBLE", pa.float64(), "centroid x (px)"),
         Column("centroid_y", "DOUBLE", pa.float64(), "centroid y (px)"),
         Column("score", "DOUBLE", pa.float64(), "detector confidence in [0, 1] (used by active learning)"),
-        Column("model_version", "VARCHAR", pa.string(), "UID model version (md5 of its weights)"),
-        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+        *_provenance("UID"),
     ),
 )
 
@@ -91,17 +107,14 @@ SEGMENTED_IMAGES = TableSpec(
     name="segmented_images",
     description="One row per image of the device-day given to the UID: instance count, or why it failed.",
     columns=(
-        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
-        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
-        Column("datetime", "TIMESTAMPTZ", _TS, "UTC capture time of the image"),
-        Column("image_key", "VARCHAR", pa.string(), "object key of the JPEG"),
+        *_PARTITION,
+        *_IMAGE,
         Column("svg_key", "VARCHAR", pa.string(), "object key of the annotation SVG (NULL on error)"),
         Column("status", "VARCHAR", pa.string(), "'ok', 'error' (inference failed) or 'skipped' (image unusable)"),
         Column("error", "VARCHAR", pa.string(), "why (NULL when ok)"),
         Column("n_instances", "INTEGER", pa.int32(), "number of instances found"),
         Column("seconds", "DOUBLE", pa.float64(), "decode + model + post-processing time for the image"),
-        Column("model_version", "VARCHAR", pa.string(), "UID model version"),
-        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+        *_provenance("UID"),
     ),
 )
 
@@ -112,8 +125,7 @@ TUBOIDS = TableSpec(
         "An insect on the card for several days has one row per day, all with the same tuboid_id."
     ),
     columns=(
-        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
-        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        *_PARTITION,
         Column(
             "tuboid_id",
             "VARCHAR",
@@ -135,8 +147,7 @@ TUBOIDS = TableSpec(
         Column("median_area", "DOUBLE", pa.float64(), "median instance area on this day (px²): the insect's size"),
         Column("max_length", "DOUBLE", pa.float64(), "largest bounding-box side on this day (px)"),
         Column("mean_match_score", "DOUBLE", pa.float64(), "mean matcher score of the day's links (NULL if none)"),
-        Column("model_version", "VARCHAR", pa.string(), "SIM model version (md5 of its weights)"),
-        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+        *_provenance("SIM"),
     ),
 )
 
@@ -144,19 +155,14 @@ TUBOID_FRAMES = TableSpec(
     name="tuboid_frames",
     description="One row per instance of a tuboid (which insect instance of which image belongs to which tuboid).",
     columns=(
-        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
-        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        *_PARTITION,
         Column("tuboid_id", "VARCHAR", pa.string(), "stable tuboid id (see table tuboids)"),
         Column("frame_index", "INTEGER", pa.int32(), "rank of the frame in the tuboid on this day (0 = first)"),
-        Column("datetime", "TIMESTAMPTZ", _TS, "UTC capture time of the image"),
-        Column("image_key", "VARCHAR", pa.string(), "object key of the JPEG"),
+        *_IMAGE,
         Column("svg_key", "VARCHAR", pa.string(), "object key of the UID annotation SVG the instance comes from"),
         Column("instance_id", "VARCHAR", pa.string(), "instance id in table instances ('<device>.<datetime>.<NNNN>')"),
         Column("polygon_wkt", "VARCHAR", pa.string(), "outline in image pixels, WKT POLYGON"),
-        Column("bbox_x", "INTEGER", pa.int32(), "bounding box left (px)"),
-        Column("bbox_y", "INTEGER", pa.int32(), "bounding box top (px)"),
-        Column("bbox_w", "INTEGER", pa.int32(), "bounding box width (px)"),
-        Column("bbox_h", "INTEGER", pa.int32(), "bounding box height (px)"),
+        *_BBOX,
         Column("area", "DOUBLE", pa.float64(), "polygon area (px²)"),
         Column(
             "match_score",
@@ -164,8 +170,7 @@ TUBOID_FRAMES = TableSpec(
             pa.float64(),
             "matcher score of the link from the previous instance of the tuboid (NULL for its first)",
         ),
-        Column("model_version", "VARCHAR", pa.string(), "SIM model version"),
-        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+        *_provenance("SIM"),
     ),
 )
 
@@ -186,8 +191,7 @@ CLASSIFICATIONS = TableSpec(
         "taxonomy and probabilities, or why the tuboid was not classified."
     ),
     columns=(
-        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
-        Column("date", "DATE", pa.date32(), "UTC day of the partition"),
+        *_PARTITION,
         Column("tuboid_id", "VARCHAR", pa.string(), "stable tuboid id (see table tuboids)"),
         Column("folder_id", "VARCHAR", pa.string(), "the day's tuboid folder that was classified"),
         Column("n_frames", "INTEGER", pa.int32(), "frames of the tuboid on this day (the folder's)"),
@@ -210,8 +214,7 @@ CLASSIFICATIONS = TableSpec(
         Column("probability", "DOUBLE", pa.float64(), "probability of the label (softmax)"),
         Column("top_k", "VARCHAR", pa.string(), "JSON list of the 3 most probable labels: [{label, pattern, p}]"),
         Column("probabilities", "VARCHAR", pa.string(), "JSON list: the probability of every label, by class id"),
-        Column("model_version", "VARCHAR", pa.string(), "ITC model version (md5 of its weights)"),
-        Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
+        *_provenance("ITC"),
     ),
 )
 
