@@ -2,6 +2,7 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+PYTEST_WORKERS ?= 2
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
 .PHONY: env demo test lint ui validate clean-data
@@ -21,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	DAGSTER_HOME= $(BIN)/dagster definitions validate -w workspace.yaml
-	$(BIN)/python -m pytest -q -ra --timeout=1800 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra --timeout=1800 -n $(PYTEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

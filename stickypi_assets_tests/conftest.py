@@ -21,6 +21,25 @@ def stickypi_path(*parts: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """Long tests first, longest first, each followed by a short one.
+
+    ``make test`` runs on two xdist workers with ``--maxschedchunk 1``, where each worker holds the test it runs
+    and one queued behind it: starting the long tests first (and not two of them queued on one worker) keeps the
+    run as short as its longest worker allows, instead of ending with one long test running alone. A serial
+    run is unaffected but for the order.
+    """
+    slow = [i for i in items if i.get_closest_marker("slow")]
+    fast = [i for i in items if not i.get_closest_marker("slow")]
+    slow.sort(key=lambda i: -float(i.get_closest_marker("slow").kwargs.get("seconds", 60)))
+    ordered = []
+    for item in slow:
+        ordered.append(item)
+        if fast:
+            ordered.append(fast.pop(0))
+    items[:] = ordered + fast
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module's tests (the cores are shared), restored afterwards for other modules.
