@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	DAGSTER_HOME= $(BIN)/dagster definitions validate -w workspace.yaml
-	$(BIN)/python -m pytest -q -ra --timeout=1800 -n $(PYTEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra --timeout=1800 -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

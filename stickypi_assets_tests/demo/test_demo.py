@@ -53,7 +53,7 @@ def test_demo_runs_on_a_fresh_data_root(tmp_path: Path, monkeypatch, capsys):
     assert df["n"][0] >= 60 and pd.Timestamp(df["d"][0]).date() == date(2020, 6, 20)
 
 
-@pytest.mark.slow(seconds=450)
+@pytest.mark.slow
 def test_demo_runs_the_whole_chain(tmp_path: Path, monkeypatch, capsys):
     """The README demo end to end (small frames, briefly trained models): every stage writes, accuracy is reported.
 

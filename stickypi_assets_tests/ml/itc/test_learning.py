@@ -31,7 +31,7 @@ from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets.synth.tuboids import synth_labels, write_synth_tuboids
 
-pytestmark = pytest.mark.slow(seconds=120)
+pytestmark = pytest.mark.slow
 
 TAXA = ("sciaridae", "muscidae", "culicidae", "drosophila_suzukii")
 DEPLOYMENT = SynthConfig(

@@ -29,7 +29,7 @@ from stickypi_assets_tests.ml.sim.synthetic import DEVICE, moved_pair, moved_seq
 SVG = "5595c586.2020-07-15_15-57-38.svg"  # 112 insects
 
 
-@pytest.mark.slow(seconds=115)
+@pytest.mark.slow
 def test_siamese_matcher_learns_on_real_insects(tmp_path):
     doc = read_uid_svg(stickypi_path("uid", SVG))
     image = doc.decode_image()

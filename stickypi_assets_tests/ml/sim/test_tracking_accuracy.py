@@ -35,7 +35,7 @@ MOTA_FLOOR = 0.95
 BASELINE_MARGIN = 0.05  # IDF1 0.903 vs 0.934 when written
 
 
-@pytest.mark.slow(seconds=190)
+@pytest.mark.slow
 def test_trained_sim_tracks_synthetic_insects_across_midnight(tmp_path):
     train_store, test_store = LocalObjectStore(tmp_path / "train"), LocalObjectStore(tmp_path / "test")
     generate(TRAIN, train_store)

@@ -25,7 +25,7 @@ from stickypi_assets.ml.uid.validate import validate
 from stickypi_assets_tests.conftest import stickypi_path
 from stickypi_assets_tests.ml.uid.helpers import make_bundle
 
-pytestmark = pytest.mark.slow(seconds=520)
+pytestmark = pytest.mark.slow
 
 SVG = "e086a015.2020-06-11_19-25-02.svg"
 REGION = (1984, 0, 512)  # x, y, size: the densest 512 px window of the densest card (top edge of the image)

@@ -30,7 +30,7 @@ def training_config(rounds: int) -> bytes:
     return yaml.safe_dump(config.to_dict()).encode()
 
 
-@pytest.mark.slow(seconds=50)
+@pytest.mark.slow
 def test_itc_model_asset_registers_versions_and_keeps_the_better_one(tmp_path: Path):
     synth = LocalObjectStore(tmp_path / "synth")
     generate(DEPLOYMENT, synth)

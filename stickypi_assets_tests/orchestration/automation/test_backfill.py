@@ -35,7 +35,7 @@ from stickypi_assets_tests.conftest import REPO_ROOT
 SYNTH = SynthConfig(devices=2, days=3, seed=31, width=320, height=240, arrival_rate_day=3.0, arrival_rate_night=1.0)
 
 
-@pytest.mark.slow(seconds=115)
+@pytest.mark.slow
 def test_backfill_of_two_devices_by_three_days_runs_one_run_per_device(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("STICKYPI_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.delenv("STICKYPI_STORE_URL", raising=False)
