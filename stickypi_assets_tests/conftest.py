@@ -21,19 +21,6 @@ def stickypi_path(*parts: str) -> Path:
     return path
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Every ``slow`` test in one xdist group, so that ``make test`` (2 workers, ``--dist loadgroup``) runs them one
-    after the other on one worker while the other runs the fast tests.
-
-    Why not spread them: each trains a model with 2 torch threads, and two of them side by side on 2 cores made both
-    several times slower (the UID learning test went from 512 s alone to over 1800 s). A serial run is unaffected.
-    """
-    for item in items:
-        if item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group("slow"))
-
-
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module's tests (the cores are shared), restored afterwards for other modules.
