@@ -22,6 +22,11 @@ from typing import Any
 DEFAULT_DATA_ROOT = "stickypi-data"
 DEFAULT_START_DATE = "2020-01-01"
 DEFAULT_AUTO_REFRESH_DAYS = 7
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # a Sticky Pi frame is 5 MP; a header claiming more is refused, not decoded
+DEFAULT_MAX_OBJECT_BYTES = 256 * 2**20  # no image, SVG or table partition comes near; larger ones are refused
+DEFAULT_S3_CONNECT_TIMEOUT = 10.0
+DEFAULT_S3_READ_TIMEOUT = 60.0
+DEFAULT_S3_MAX_ATTEMPTS = 5
 #: ``STICKYPI_<STAGE>_BUNDLE``: a local bundle a stage's assets use instead of the registry's current version.
 BUNDLE_VARIABLE = re.compile(r"^STICKYPI_([A-Z0-9]+)_BUNDLE$")
 
@@ -38,6 +43,11 @@ VARIABLES = (
     "STICKYPI_PX_PER_MM",
     "STICKYPI_PROMOTION_TOLERANCE",
     "STICKYPI_AUTO_REFRESH_DAYS",
+    "STICKYPI_MAX_IMAGE_PIXELS",
+    "STICKYPI_MAX_OBJECT_BYTES",
+    "STICKYPI_S3_CONNECT_TIMEOUT",
+    "STICKYPI_S3_READ_TIMEOUT",
+    "STICKYPI_S3_MAX_ATTEMPTS",
 )
 
 
@@ -57,7 +67,8 @@ class Settings:
     warehouse_path: Path
     published_path: Path
     start_date: date
-    s3_endpoint_url: str | None = None
+    #: Not in ``repr``: an endpoint may carry ``user:pass@`` (the store strips it before botocore sees it).
+    s3_endpoint_url: str | None = field(default=None, repr=False)
     s3_region: str | None = None
     #: Image scale for sizes in mm² in view ``captures`` (``STICKYPI_PX_PER_MM``; unset: sizes in px only).
     px_per_mm: float | None = None
@@ -67,6 +78,14 @@ class Settings:
     auto_refresh_days: int = DEFAULT_AUTO_REFRESH_DAYS
     #: ``{stage: local bundle}`` from ``STICKYPI_<STAGE>_BUNDLE`` (e.g. ``{"uid": Path(...)}``).
     model_bundles: Mapping[str, Path] = field(default_factory=dict)
+    #: Largest image (width x height) decoded; a larger header is recorded as an error, never decoded.
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    #: Largest object read whole into memory (images, SVGs, tables); a larger one is refused with its size.
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+    #: S3: seconds to connect, seconds to wait for a response, attempts per request (retries are bounded).
+    s3_connect_timeout: float = DEFAULT_S3_CONNECT_TIMEOUT
+    s3_read_timeout: float = DEFAULT_S3_READ_TIMEOUT
+    s3_max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
 
     @property
     def ml_cache(self) -> Path:
@@ -104,6 +123,21 @@ class Settings:
             auto_refresh_days=_parse("STICKYPI_AUTO_REFRESH_DAYS", get("STICKYPI_AUTO_REFRESH_DAYS",
                                      str(DEFAULT_AUTO_REFRESH_DAYS)), _at_least_zero(int),
                                      "a whole number of days >= 0 (0 = never automatic)"),  # fmt: skip
+            max_image_pixels=_parse("STICKYPI_MAX_IMAGE_PIXELS", get("STICKYPI_MAX_IMAGE_PIXELS",
+                                    str(DEFAULT_MAX_IMAGE_PIXELS)), _at_least(1, int),
+                                    "a whole number of pixels >= 1"),  # fmt: skip
+            max_object_bytes=_parse("STICKYPI_MAX_OBJECT_BYTES", get("STICKYPI_MAX_OBJECT_BYTES",
+                                    str(DEFAULT_MAX_OBJECT_BYTES)), _at_least(1, int),
+                                    "a whole number of bytes >= 1"),  # fmt: skip
+            s3_connect_timeout=_parse("STICKYPI_S3_CONNECT_TIMEOUT", get("STICKYPI_S3_CONNECT_TIMEOUT",
+                                      str(DEFAULT_S3_CONNECT_TIMEOUT)), _at_least(0.001, float),
+                                      "a number of seconds > 0"),  # fmt: skip
+            s3_read_timeout=_parse("STICKYPI_S3_READ_TIMEOUT", get("STICKYPI_S3_READ_TIMEOUT",
+                                   str(DEFAULT_S3_READ_TIMEOUT)), _at_least(0.001, float),
+                                   "a number of seconds > 0"),  # fmt: skip
+            s3_max_attempts=_parse("STICKYPI_S3_MAX_ATTEMPTS", get("STICKYPI_S3_MAX_ATTEMPTS",
+                                   str(DEFAULT_S3_MAX_ATTEMPTS)), _at_least(1, int),
+                                   "a whole number of attempts >= 1"),  # fmt: skip
             model_bundles={
                 match.group(1).lower(): Path(value).expanduser()
                 for name, value in env.items()
@@ -120,9 +154,13 @@ def _parse(name: str, text: str | None, convert, expected: str):
 
 
 def _at_least_zero(kind):
+    return _at_least(0, kind)
+
+
+def _at_least(minimum: float, kind):
     def convert(text: str):
         value = kind(text)
-        if not value >= 0:
+        if not value >= minimum:
             raise ValueError(text)
         return value
 

@@ -51,6 +51,8 @@ def test_defaults_and_every_field_from_the_environment(tmp_path: Path):
         "STICKYPI_PUBLISHED_PATH": str(tmp_path / "p.duckdb"), "STICKYPI_START_DATE": "2021-03-04",
         "STICKYPI_UID_BUNDLE": str(tmp_path / "uid"), "STICKYPI_PX_PER_MM": "15.5",
         "STICKYPI_PROMOTION_TOLERANCE": "0.02", "STICKYPI_AUTO_REFRESH_DAYS": "0",
+        "STICKYPI_MAX_IMAGE_PIXELS": "1000", "STICKYPI_MAX_OBJECT_BYTES": "2048", "STICKYPI_S3_CONNECT_TIMEOUT": "1.5",
+        "STICKYPI_S3_READ_TIMEOUT": "2.5", "STICKYPI_S3_MAX_ATTEMPTS": "3",
     }  # fmt: skip
     assert set(env) == _expanded(VARIABLES) - {f"STICKYPI_{s.upper()}_BUNDLE" for s in STAGES if s != "uid"}
     s = Settings.from_env(env)
@@ -58,14 +60,22 @@ def test_defaults_and_every_field_from_the_environment(tmp_path: Path):
     assert (s.warehouse_path, s.published_path) == (tmp_path / "w.duckdb", tmp_path / "p.duckdb")
     assert (s.start_date, s.px_per_mm, s.promotion_tolerance, s.auto_refresh_days) == (date(2021, 3, 4), 15.5, 0.02, 0)
     assert s.model_bundles == {"uid": tmp_path / "uid"} and s.ml_cache == tmp_path / "ml-cache"
+    assert (s.max_image_pixels, s.max_object_bytes) == (1000, 2048)
+    assert (s.s3_connect_timeout, s.s3_read_timeout, s.s3_max_attempts) == (1.5, 2.5, 3)
 
 
 @pytest.mark.parametrize(
     "name, value",
     [("STICKYPI_START_DATE", "June"), ("STICKYPI_PX_PER_MM", "0"), ("STICKYPI_PX_PER_MM", "big"),
      ("STICKYPI_PROMOTION_TOLERANCE", "-0.1"), ("STICKYPI_AUTO_REFRESH_DAYS", "1.5"),
-     ("STICKYPI_AUTO_REFRESH_DAYS", "-2")],
+     ("STICKYPI_AUTO_REFRESH_DAYS", "-2"), ("STICKYPI_MAX_IMAGE_PIXELS", "0"), ("STICKYPI_MAX_OBJECT_BYTES", "1e3"),
+     ("STICKYPI_S3_READ_TIMEOUT", "0"), ("STICKYPI_S3_CONNECT_TIMEOUT", "-1"), ("STICKYPI_S3_MAX_ATTEMPTS", "0")],
 )  # fmt: skip
 def test_a_bad_value_names_its_variable(name: str, value: str):
     with pytest.raises(ValueError, match=f"{name}='{re.escape(value)}' must be"):
         Settings.from_env({name: value})
+
+
+def test_an_endpoint_password_is_not_in_the_settings_repr():
+    s = Settings.from_env({"STICKYPI_S3_ENDPOINT_URL": "http://user:s3cr3t@127.0.0.1:9000"})
+    assert s.s3_endpoint_url == "http://user:s3cr3t@127.0.0.1:9000" and "s3cr3t" not in repr(s)
