@@ -70,7 +70,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     if before == version:
         print(f"{args.stage} {version} is already current")
         return 0
-    reg.fetch(args.stage, version)  # its weights load and match their md5 before anything changes
+    reg.fetch(args.stage, version)  # its weights are there and match their md5 before anything changes
     reg.promote(args.stage, version)
     warehouse().replace_table(MODELS.name, reg.table_rows())
     print(f"{args.stage}: current version {before or 'none'} -> {version}; table models updated")

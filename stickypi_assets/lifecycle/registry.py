@@ -14,6 +14,13 @@ version becomes current only if its validation metric (the stage table's ``metri
 at the bundle's match IoU; SIM: ROC AUC; ITC: accuracy) is not worse than the current one's by more than ``tolerance``
 (``STICKYPI_PROMOTION_TOLERANCE``, default 0: equal or better). Everything is written object by object with
 ``CURRENT.json`` last, so a crash leaves either the old or the new current version, never half of one.
+
+Whoever can write to the store can write these objects, so nothing read back is trusted as a path: every version
+(``CURRENT.json``, a version folder, a registration, a caller's argument) must be an md5 id (32 lowercase hex
+digits, :func:`stickypi_assets.ml.checkpoints.check_version`), else it is an error (or, in a listing, skipped with a
+warning); :meth:`ModelRegistry.fetch` returns a folder only after its weights' md5 equals the version, cached or
+not; and the weights are loaded weights-only (:mod:`stickypi_assets.ml.checkpoints`), so a file whose md5 its
+writer chose still cannot run code.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import pandas as pd
 
 from stickypi_assets.lifecycle.promotion import is_not_worse
 from stickypi_assets.ml.bundles import CONFIG_RELPATH, WEIGHTS_RELPATH, weights_version
+from stickypi_assets.ml.checkpoints import CheckpointVersionError, InvalidVersion, check_version
 from stickypi_assets.ml.stages import STAGES, get_stage
 from stickypi_assets.settings import Settings
 from stickypi_assets.storage.keys import current_version_key, version_prefix, versions_prefix
@@ -76,35 +84,71 @@ class ModelRegistry:
     # -- reading ----------------------------------------------------------------------------------------
 
     def versions(self, stage: str) -> list[Registration]:
+        """Every registration of ``stage``, oldest first.
+
+        A registration whose version is not an md5 id, or not its folder's name, is skipped with a warning: one
+        bad object in the store must not hide the good versions (nor become a path or key here).
+        """
         prefix = versions_prefix(get_stage(stage).bundle_name)
         out = []
         for info in self.store.list(prefix):
-            if info.key.endswith("/registration.json"):
-                out.append(Registration(**json.loads(self.store.get_bytes(info.key))))
+            if not info.key.endswith("/registration.json"):
+                continue
+            folder = info.key[len(prefix):].removesuffix("/registration.json")
+            try:
+                record = Registration(**json.loads(self.store.get_bytes(info.key)))
+                check_version(folder, f"{info.key}: version folder")
+                if record.version != folder:
+                    raise InvalidVersion(f"{info.key}: version {record.version!r} is not its folder's name")
+            except (ValueError, TypeError) as exc:  # bad JSON, unknown fields, bad version
+                log.warning("skipped registration %s: %s", info.key, exc)
+                continue
+            out.append(record)
         return sorted(out, key=lambda r: (r.created_at, r.version))
 
     def current_version(self, stage: str) -> str | None:
+        """The version ``CURRENT.json`` names (``None`` without one); :class:`InvalidVersion` if not an md5 id."""
+        key = current_version_key(get_stage(stage).bundle_name)
         try:
-            return json.loads(self.store.get_bytes(current_version_key(get_stage(stage).bundle_name)))["version"]
+            data = json.loads(self.store.get_bytes(key))
         except ObjectNotFound:
             return None
+        except ValueError as exc:
+            raise InvalidVersion(f"{key}: not a JSON object with a 'version' ({exc})") from exc
+        if not isinstance(data, dict) or "version" not in data:
+            raise InvalidVersion(f"{key}: not a JSON object with a 'version'")
+        return check_version(data["version"], key)
 
     def current(self, stage: str) -> Registration | None:
         version = self.current_version(stage)
         if version is None:
             return None
         key = f"{version_prefix(get_stage(stage).bundle_name, version)}/registration.json"
-        return Registration(**json.loads(self.store.get_bytes(key)))
+        record = Registration(**json.loads(self.store.get_bytes(key)))
+        if record.version != version:
+            raise InvalidVersion(f"{key}: version {record.version!r} is not {version}")
+        return record
 
     def fetch(self, stage: str, version: str | None = None) -> Path:
-        """A local bundle directory (``config/`` + ``output/model_final.pth``) of ``version`` (default: current)."""
+        """A local bundle directory (``config/`` + ``output/model_final.pth``) of ``version`` (default: current).
+
+        ``version`` must be an md5 id (:class:`InvalidVersion` otherwise, before it touches a path or key), and the
+        folder is returned only once its weights' md5 equals it, also when cached: a cached file that changed is
+        fetched again, a downloaded one that differs is an error.
+        """
         bundle = get_stage(stage).bundle_name
-        version = version or self.current_version(stage)
         if version is None:
-            raise FileNotFoundError(f"no current {stage.upper()} model in the registry ({current_version_key(bundle)})")
+            version = self.current_version(stage)  # checked there
+            if version is None:
+                raise FileNotFoundError(f"no current {stage.upper()} model in the registry "
+                                        f"({current_version_key(bundle)})")  # fmt: skip
+        check_version(version, f"{stage} version")  # never a path component such as "..", never an absolute path
         local = self.cache_root / bundle / version
         weights = local / WEIGHTS_RELPATH
-        if not weights.exists():
+        if weights.is_file() and weights_version(weights) != version:
+            log.warning("%s: cached weights are not version %s any more: fetching them again", local, version)
+            shutil.rmtree(local, ignore_errors=True)
+        if not weights.is_file():
             prefix = version_prefix(bundle, version)
             tmp = local.with_name(f".{version}.partial")
             shutil.rmtree(tmp, ignore_errors=True)
@@ -113,7 +157,7 @@ class ModelRegistry:
                 self.store.download(f"{prefix}/{rel.as_posix()}", tmp / rel)
             if weights_version(tmp / WEIGHTS_RELPATH) != version:
                 shutil.rmtree(tmp, ignore_errors=True)
-                raise ValueError(f"{prefix}: the weights' md5 is not {version} (corrupt upload?)")
+                raise CheckpointVersionError(f"{prefix}: the weights' md5 is not {version} (corrupt or altered upload)")
             shutil.rmtree(local, ignore_errors=True)
             tmp.rename(local)
         return local
@@ -170,6 +214,7 @@ class ModelRegistry:
     def promote(self, stage: str, version: str) -> None:
         """Make ``version`` current (also the manual override: roll back, or force a candidate)."""
         bundle = get_stage(stage).bundle_name
+        check_version(version, f"{stage} version")
         if not self.store.exists(f"{version_prefix(bundle, version)}/registration.json"):
             raise ValueError(f"{stage} version {version} is not registered")
         self.store.put_bytes(current_version_key(bundle), json.dumps({"version": version}).encode(),

@@ -35,6 +35,7 @@ import torchvision
 from torch import nn
 
 from stickypi_assets.ml.bundles import atomic_torch_save, weights_version
+from stickypi_assets.ml.checkpoints import load_weights_file
 from stickypi_assets.ml.itc.config import BACKBONES, POOLINGS, ItcConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "ItcNet", "load_checkpoint", "pool_shots", "save_checkpoint", "weights_version"]
@@ -119,10 +120,16 @@ def save_checkpoint(net: ItcNet, path: str | Path, config: ItcConfig, **extra: A
     return atomic_torch_save(payload, path)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[ItcNet, ItcConfig, dict[str, Any]]:
-    """``(net in eval mode, the config it was trained with, checkpoint dict)``, tensors mapped to ``device``."""
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", *, expected_version: str | None = None
+) -> tuple[ItcNet, ItcConfig, dict[str, Any]]:
+    """``(net in eval mode, the config it was trained with, checkpoint dict)``, tensors mapped to ``device``.
+
+    Read weights-only (:func:`~stickypi_assets.ml.checkpoints.load_weights_file`): a pickled object in the file is
+    refused, never run; ``expected_version`` (a registry version) is compared with the file's md5 first.
+    """
     path = Path(path)
-    checkpoint = torch.load(path, map_location=torch.device(device), weights_only=False)
+    checkpoint = load_weights_file(path, map_location=torch.device(device), expected_version=expected_version)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not an ITC checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
     config = ItcConfig.from_dict(checkpoint["config"])

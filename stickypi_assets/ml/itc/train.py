@@ -25,6 +25,8 @@ batch (:class:`~stickypi_assets.ml.itc.dataset.BalancedBatchSampler`), so an int
 ends with the same weights as an uninterrupted one. ``restart=True`` starts from round 0 with fresh weights
 (random, or ImageNet when ``PRETRAINED``), as the original's ``--restart-training``. Weights trained with other
 labels, backbone or pooling are never resumed silently: that is an error asking for ``restart``.
+The checkpoint is read weights-only (:mod:`stickypi_assets.ml.checkpoints`): a bundle's file that holds a
+pickled object is refused before anything in it runs.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from torch import nn
 from tqdm import tqdm
 
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
+from stickypi_assets.ml.checkpoints import load_weights_file
 from stickypi_assets.ml.itc.config import ItcConfig, bundle_config, save_config
 from stickypi_assets.ml.itc.dataset import (
     BalancedBatchSampler,
@@ -90,7 +93,9 @@ def make_optimizer(net: nn.Module, config: ItcConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=config.base_lr, momentum=config.lr_momentum, weight_decay=config.weight_decay)
 
 
-def _check_resumable(checkpoint: dict[str, Any], config: ItcConfig, path: Path) -> None:
+def _check_resumable(checkpoint: Any, config: ItcConfig, path: Path) -> None:
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise ValueError(f"{path} is not an ITC checkpoint; use restart (--restart-training) to train a new model")
     saved = checkpoint.get("config") or {}
     current = config.to_dict()
     different = [k for k in SHAPE_KEYS if saved.get(k) != current[k]]
@@ -149,7 +154,7 @@ def train(
     optimizer = make_optimizer(net, config)
     start = 0
     if weights.exists() and not restart:
-        checkpoint = torch.load(weights, map_location=device, weights_only=False)
+        checkpoint = load_weights_file(weights, map_location=device)  # weights-only: a resume never runs code
         _check_resumable(checkpoint, config, weights)
         net.load_state_dict(checkpoint["model"])
         if checkpoint.get("optimizer") is not None:

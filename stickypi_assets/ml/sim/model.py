@@ -15,7 +15,8 @@ the number of instances: each instance is embedded once as ``x0``/``x1`` and onc
 ``x1_a0``, however many pairs it takes part in.
 
 Checkpoints (``output/model_final.pth``) hold ``{"format", "model", "config", ...}`` and are always loaded
-with ``map_location`` (the original loaded GPU-saved weights without it and failed on CPU, defect 4);
+weights-only (:mod:`stickypi_assets.ml.checkpoints`: tensors and plain values, never code) and with
+``map_location`` (the original loaded GPU-saved weights without it and failed on CPU, defect 4);
 saving is atomic. The model version is the md5 of the weights file (content-addressed).
 """
 
@@ -31,6 +32,7 @@ import torch
 from torch import nn
 
 from stickypi_assets.ml.bundles import atomic_torch_save, weights_version
+from stickypi_assets.ml.checkpoints import load_weights_file
 from stickypi_assets.ml.sim.config import SimConfig
 from stickypi_assets.ml.sim.features import Matcher, PairBatch
 
@@ -203,10 +205,18 @@ def save_checkpoint(net: SiameseNet, path: str | Path, config: SimConfig | None 
 
 
 def load_checkpoint(
-    path: str | Path, config: SimConfig | None = None, device: str | torch.device = "cpu"
+    path: str | Path,
+    config: SimConfig | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    expected_version: str | None = None,
 ) -> tuple[SiameseNet, dict[str, Any]]:
-    """``(net, checkpoint dict)``; tensors are mapped to ``device`` whatever device saved them."""
-    checkpoint = torch.load(Path(path), map_location=torch.device(device), weights_only=False)
+    """``(net, checkpoint dict)``; tensors are mapped to ``device`` whatever device saved them.
+
+    Read weights-only (:func:`~stickypi_assets.ml.checkpoints.load_weights_file`): a pickled object in the file is
+    refused, never run; ``expected_version`` (a registry version) is compared with the file's md5 first.
+    """
+    checkpoint = load_weights_file(path, map_location=torch.device(device), expected_version=expected_version)
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path}: not a SIM checkpoint")
     state = checkpoint.get("model", checkpoint)

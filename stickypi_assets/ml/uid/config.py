@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from stickypi_assets.formats.annotations import class_for_stroke, normalize_colour
 from stickypi_assets.ml.bundles import BundleConfig
+from stickypi_assets.ml.uid.detector import allowed_detectors, is_allowed_detector
 
 #: Name of the bundle, also the ``algo_name`` written into prediction metadata (reference 3.3 step 8).
 BUNDLE_NAME = "universal-insect-detector"
@@ -55,9 +56,10 @@ class UidConfig(BundleConfig):
     min_max_obj_size: list[int] = field(default_factory=lambda: [20, 600])
 
     # -- model -----------------------------------------------------------------------------------------
-    #: Detection backend: ``maskrcnn`` (torchvision Mask R-CNN, the keys below) or ``package.module:factory``,
-    #: a callable ``factory(config, device)`` returning a detector with ``predict_batch`` (see
-    #: ``stickypi_assets.ml.uid.detector``) and ``load_weights(path)``: another model plugs in by config alone.
+    #: Detection backend: ``maskrcnn`` (torchvision Mask R-CNN, the keys below) or the name of a detector factory
+    #: that code registered (``stickypi_assets.ml.uid.detector.register_detector``) or an installed package offers
+    #: (entry point group ``stickypi_assets.uid_detectors``): ``factory(config, device)`` returning a detector with
+    #: ``predict_batch`` and ``load_weights(path)``. A config selects among these; it never names code to import.
     detector: str = "maskrcnn"
     #: ResNet + FPN backbone, one of ``BACKBONES``. The original used detectron2's ResNet-101 C4 (a single
     #: feature map); torchvision has no C4 Mask R-CNN, and ``resnet50_fpn`` is the one with COCO weights.
@@ -233,8 +235,10 @@ class UidConfig(BundleConfig):
             problems.append("CLASSES must be a non-empty list of [name, colour] pairs")
         elif len({str(c[0]) for c in self.classes}) != len(self.classes):
             problems.append("CLASSES has duplicate names")
-        if self.detector != "maskrcnn" and (self.detector.count(":") != 1 or not all(self.detector.split(":"))):
-            problems.append(f"DETECTOR {self.detector!r} must be 'maskrcnn' or 'package.module:factory'")
+        if not isinstance(self.detector, str) or not is_allowed_detector(self.detector):
+            # the config comes from the store: it selects an allowed factory, it never names code to import
+            problems.append(f"DETECTOR {self.detector!r} is not an allowed detector (allowed: "
+                            f"{', '.join(allowed_detectors())}; others are registered in code or by entry point)")
         if self.backbone not in BACKBONES:
             problems.append(f"BACKBONE {self.backbone!r} not in {BACKBONES}")
         if self.pretrained not in PRETRAINED:

@@ -42,6 +42,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from stickypi_assets.ml.bundles import atomic_torch_save, weights_version
+from stickypi_assets.ml.checkpoints import load_weights_file
 from stickypi_assets.ml.uid.config import UidConfig
 from stickypi_assets.ml.uid.detector import Detector, TileDetections, TrainableDetector
 
@@ -256,9 +257,13 @@ class MaskRCNNDetector:
         payload.update(extra)
         return atomic_torch_save(payload, path)
 
-    def load_weights(self, path: str | Path) -> dict[str, Any]:
-        """Load weights from our checkpoints or a bare state dict; returns the whole checkpoint dict."""
-        checkpoint = torch.load(Path(path), map_location=self.device, weights_only=False)
+    def load_weights(self, path: str | Path, *, expected_version: str | None = None) -> dict[str, Any]:
+        """Load weights from our checkpoints or a bare state dict; returns the whole checkpoint dict.
+
+        Read by :func:`~stickypi_assets.ml.checkpoints.load_weights_file` (tensors and plain values only, the md5
+        checked against ``expected_version`` when given): a weights file from the store never runs code.
+        """
+        checkpoint = load_weights_file(path, map_location=self.device, expected_version=expected_version)
         state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
         self.model.load_state_dict(state)
         return checkpoint if isinstance(checkpoint, dict) else {"model": state}

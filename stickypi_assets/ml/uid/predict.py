@@ -8,7 +8,6 @@ It takes an already-decoded image so callers decode each JPEG exactly once.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import time
@@ -27,7 +26,7 @@ from stickypi_assets.formats.split import md5_bytes
 from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.ml.uid.config import BUNDLE_NAME, UidConfig, bundle_config
-from stickypi_assets.ml.uid.detector import Detector
+from stickypi_assets.ml.uid.detector import BUILTIN_DETECTOR, Detector, detector_factory
 from stickypi_assets.ml.uid.postprocess import merge_candidates, tile_candidates
 from stickypi_assets.ml.uid.tiling import iter_tile_batches, pad_image, plan_tiles
 
@@ -114,16 +113,17 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 
 
 def build_detector(config: UidConfig, *, device: str = "cpu") -> Any:
-    """The detector the config's ``DETECTOR`` names (random weights): Mask R-CNN, or ``module:factory``."""
-    if config.detector == "maskrcnn":
+    """The detector the config's ``DETECTOR`` selects (random weights): Mask R-CNN, or an allowed factory.
+
+    The config is store data: it only picks among :func:`~stickypi_assets.ml.uid.detector.allowed_detectors`
+    (built-in, registered in code, or offered by an installed package's entry point), so an uploaded bundle cannot
+    make this process import or call a module of its choosing.
+    """
+    if config.detector == BUILTIN_DETECTOR:
         from stickypi_assets.ml.uid.model import MaskRCNNDetector
 
         return MaskRCNNDetector(config, device=device)
-    module, name = config.detector.split(":")
-    try:
-        factory = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"DETECTOR {config.detector!r} cannot be loaded: {exc}") from exc
+    factory = detector_factory(config.detector)  # ValueError for anything not on the allow-list
     detector = factory(config, device)
     if not isinstance(detector, Detector) or not hasattr(detector, "load_weights"):
         raise ValueError(f"DETECTOR {config.detector!r} returned {type(detector).__name__}, which lacks "

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from stickypi_assets.ml.checkpoints import load_weights_file
 from stickypi_assets.ml.itc.config import load_config, save_config
 from stickypi_assets.ml.itc.train import train
 from stickypi_assets_tests.ml.itc.helpers import LABELS, TINY, make_bundle
 
 
 def _state(bundle: Path) -> dict[str, torch.Tensor]:
-    return torch.load(bundle / "output" / "model_final.pth", weights_only=False)["model"]
+    return load_weights_file(bundle / "output" / "model_final.pth")["model"]
 
 
 def test_train_writes_weights_metrics_and_resumes(tmp_path: Path):
@@ -34,7 +35,7 @@ def test_train_writes_weights_metrics_and_resumes(tmp_path: Path):
     ]  # fmt: skip
     assert all(r["loss"] > 0 for r in records) and records[-1]["n"] == 6
     assert result.last_validation == records[-1] and result.last_train_loss == records[-2]["loss"]
-    assert torch.load(result.weights, weights_only=False)["progress"] == {"round": 4}
+    assert load_weights_file(result.weights)["progress"] == {"round": 4}
 
     resumed = train(bundle, max_iter=6, progress=False)  # continues after round 4
     assert (resumed.start_round, resumed.rounds) == (4, 6) and resumed.version != result.version

@@ -16,7 +16,7 @@ from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.formats.split import md5_bytes, split_for_md5
 from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
 from stickypi_assets.ml.uid.config import UidConfig, save_config
-from stickypi_assets.ml.uid.detector import TileDetections
+from stickypi_assets.ml.uid.detector import TileDetections, register_detector
 
 CARD_BGR = (40, 220, 230)  # yellow sticky card
 INSECT_BGR = (30, 40, 60)
@@ -127,5 +127,10 @@ class PluggedBlobDetector(BlobDetector):
 
 
 def plugged_blob_detector(config, device: str) -> PluggedBlobDetector:
-    """``DETECTOR: stickypi_assets_tests.ml.uid.helpers:plugged_blob_detector``."""
+    """``DETECTOR: plugged-blob``: registered below, the way a deployment allows its own detectors."""
     return PluggedBlobDetector(device)
+
+
+#: The name bundles use for :func:`plugged_blob_detector` (a config selects it; it never names the module).
+PLUGGED_BLOB = "plugged-blob"
+register_detector(PLUGGED_BLOB, plugged_blob_detector)

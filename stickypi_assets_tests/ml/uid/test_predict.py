@@ -11,7 +11,7 @@ from stickypi_assets.formats.uid_svg import read_uid_svg
 from stickypi_assets.ml.uid.config import UidConfig, save_config
 from stickypi_assets.ml.uid.predict import PredictTimings, load_detector, predict_dir, predict_image
 from stickypi_assets.ml.uid.tiling import plan_tiles
-from stickypi_assets_tests.ml.uid.helpers import BlobDetector, rectangle, synthetic_card
+from stickypi_assets_tests.ml.uid.helpers import PLUGGED_BLOB, BlobDetector, rectangle, synthetic_card
 
 CONFIG = UidConfig(tile_size=128, tile_overlap=48, edge_margin=8, original_image_padding=16, tile_batch_size=3)
 POLYGONS = [
@@ -107,7 +107,7 @@ def test_bundle_without_weights(tmp_path):
 
 def test_a_bundle_plugs_in_another_detector_by_config(tmp_path):
     bundle = tmp_path / "b"
-    plugged = CONFIG.replace(detector="stickypi_assets_tests.ml.uid.helpers:plugged_blob_detector")
+    plugged = CONFIG.replace(detector=PLUGGED_BLOB)  # registered by the helpers module
     save_config(plugged, bundle / "config" / "config.yaml")
     (bundle / "output").mkdir()
     (bundle / "output" / "model_final.pth").write_bytes(b"third-party weights")
