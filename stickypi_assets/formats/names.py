@@ -17,6 +17,7 @@ from stickypi_assets.formats.errors import FormatError
 DATETIME_FORMAT = "%Y-%m-%d_%H-%M-%S"
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}$")
 _DEVICE_RE = re.compile(r"^[0-9a-fA-F]{8}$")
+_CANONICAL_DEVICE_RE = re.compile(r"^[0-9a-f]{8}$")
 #: The platform did not exist before this date; older stamps are clock errors (the API rejects them too).
 EARLIEST_VALID = datetime(2019, 11, 1, tzinfo=UTC)
 
@@ -50,10 +51,36 @@ def validate_device(device: str) -> str:
     """Return the device id or raise a clear error.
 
     Strictness also protects Dagster: dynamic partition keys containing ``|``, ``,`` or brackets break
-    multi-partition keys and UI backfills.
+    multi-partition keys and UI backfills. Either case is accepted here, for ids typed by people (a synth
+    config lower-cases them); names *read from storage* go through :func:`validate_stored_device`.
     """
     if not isinstance(device, str) or not is_valid_device(device):
         raise InvalidImageName(f"invalid device id {device!r}: expected 8 hexadecimal digits, e.g. '0a5bb6f4'")
+    return device
+
+
+def is_canonical_device(device: str) -> bool:
+    """8 *lower-case* hex digits: the one spelling of a device id in object keys and partition keys."""
+    return isinstance(device, str) and bool(_CANONICAL_DEVICE_RE.match(device))
+
+
+def validate_stored_device(device: str) -> str:
+    """Return a device id read from storage (a ``raw_images/<device>/`` folder, a file name) if canonical.
+
+    The rule, decided once here: stored device ids are refused unless lower-case, never normalised.
+    Object keys are case-sensitive (S3, Linux), so ``raw_images/0A1B2C3D/`` beside ``raw_images/0a1b2c3d/``
+    is a second folder. Normalising it would merge two devices' listings in name only (the lower-case
+    partition lists only its own prefix, so the upper-case files would silently never be indexed, and every
+    key derived from an :class:`ImageName` would differ from the JPEG's real key); accepting it would add a
+    second device. Refused, the folder is reported by device discovery and by ``stickypi images audit``
+    with the lower-case spelling to rename it to.
+    """
+    validate_device(device)
+    if not is_canonical_device(device):
+        raise InvalidImageName(
+            f"invalid device id {device!r}: stored device ids are lower-case hex; rename it to {device.lower()!r} "
+            "(an upper-case folder or file name is refused, not merged into or added beside the lower-case one)"
+        )
     return device
 
 
@@ -77,13 +104,13 @@ def format_datetime(dt: datetime) -> str:
 
 
 def parse_stem(stem: str, *, check_epoch: bool = True) -> ImageName:
-    """Parse ``<device>.<datetime>`` (no extension)."""
+    """Parse ``<device>.<datetime>`` (no extension); the device must be lower-case (:func:`validate_stored_device`)."""
     fields = stem.split(".")
     if len(fields) != 2:
         raise InvalidImageName(f"invalid image stem {stem!r}: expected '<device>.<YYYY-MM-DD_HH-MM-SS>'")
     device, dt_text = fields
     try:
-        validate_device(device)
+        validate_stored_device(device)
         dt = parse_datetime(dt_text)
     except InvalidImageName as exc:
         raise InvalidImageName(f"invalid image name {stem!r}: {exc}") from None

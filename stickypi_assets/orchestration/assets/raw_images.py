@@ -25,22 +25,28 @@ from stickypi_assets.storage.tables import IMAGES
     group_name="ingest",
     kinds={"duckdb", "parquet"},
     description=(
-        "One row per raw image object of the device-day (table `images`). Corrupt or misnamed files are "
-        "rows with status 'error', never a failed partition."
+        "One row per raw image object of the device-day (table `images`). Corrupt, truncated, oversized or "
+        "misnamed files and unreadable keys are rows with status 'error', never a failed partition."
     ),
 )
 def raw_images(context: AssetExecutionContext, storage: StickyPiStorage) -> MaterializeResult:
     store, warehouse = storage.object_store(), storage.warehouse()
+    # The decode bound comes from the resource's settings (env STICKYPI_MAX_IMAGE_PIXELS), like the store's limits.
+    max_image_pixels = storage.settings().max_image_pixels
     totals = {"ok": 0, "error": 0, "duplicate": 0}
     errors: list[tuple[str, str]] = []
+    warnings: list[tuple[str, str]] = []
     keys = []
     with warehouse.deferred_publish():  # one publish for all days of a range run
         for partition in context_partitions(context):
-            index = index_device_day(store, partition.device, partition.date, run_id=context.run.run_id)
+            index = index_device_day(
+                store, partition.device, partition.date, run_id=context.run.run_id, max_image_pixels=max_image_pixels
+            )
             result = warehouse.write_partition(IMAGES.name, partition, index.rows)
             for status in totals:
                 totals[status] += index.count(status)
             errors += index.errors
+            warnings += index.warnings
             keys.append(result.parquet_key)
             context.log.info(
                 f"{partition}: {index.n_images} images under {raw_day_prefix(partition.device, partition.date)} "
@@ -53,6 +59,7 @@ def raw_images(context: AssetExecutionContext, storage: StickyPiStorage) -> Mate
             "n_errors": totals["error"],
             "n_duplicates": totals["duplicate"],
             "errors": problems_markdown(errors),
+            "n_warnings": len(warnings),  # ok images that lost metadata (e.g. an EXIF Make that is no sensor dict)
             "parquet": MetadataValue.path(store.uri(keys[0])) if len(keys) == 1 else len(keys),
             "dagster/column_schema": TableSchema(
                 columns=[TableColumn(c.name, c.duckdb_type, description=c.description) for c in IMAGES.columns]

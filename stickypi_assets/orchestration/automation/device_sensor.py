@@ -1,4 +1,9 @@
-"""Sensor that adds every new device folder under ``raw_images/`` as a ``devices`` partition."""
+"""Sensor that adds every new device folder under ``raw_images/`` as a ``devices`` partition.
+
+Which folder names are devices is decided by :func:`~stickypi_assets.pipeline.raw_images.discover_devices`
+(canonical lower-case ids only): a ``raw_images/0A1B2C3D/`` beside ``raw_images/0a1b2c3d/`` never becomes a
+second partition; it is logged here and reported by ``stickypi images audit``.
+"""
 
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
@@ -17,7 +22,8 @@ def device_discovery_sensor(context: SensorEvaluationContext, storage: StickyPiS
     valid, rejected = discover_devices(storage.object_store())
     if rejected:
         context.log.warning(
-            f"ignored folders under raw_images/ that are not device ids (8 hex digits): {rejected}"
+            "ignored folders under raw_images/ that are not device ids (8 lower-case hex digits; an upper-case "
+            f"twin of a device folder is refused, not added as a second device): {rejected}"
         )
     known = set(context.instance.get_dynamic_partitions(DEVICES.name or "devices"))
     new = [d for d in valid if d not in known]
