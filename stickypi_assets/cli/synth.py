@@ -81,12 +81,15 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``stickypi synth``; ``ValueError``/``FileNotFoundError`` propagate (usage errors, exit 2)."""
+    from stickypi_assets.settings import Settings
+    from stickypi_assets.storage.connect import open_object_store
     from stickypi_assets.storage.keys import ground_truth_key
-    from stickypi_assets.storage.object_store import object_store_from_url
     from stickypi_assets.synth.generator import generate
 
     config = config_from_args(args)
-    store = object_store_from_url(args.out)
+    # Through the settings like every other store: --out s3://... reaches STICKYPI_S3_ENDPOINT_URL (not AWS)
+    # with the same region, timeouts and attempts.
+    store = open_object_store(Settings.from_env(), args.out)
     t0 = time.perf_counter()
     summary = generate(config, store, progress=not args.no_progress)
     seconds = time.perf_counter() - t0

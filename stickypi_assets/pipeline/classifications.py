@@ -44,7 +44,7 @@ def _fetch_tuboid(store: ObjectStore, folder_key: str, folder_id: str, tmp: Path
     directory = tmp / folder_id
     directory.mkdir(parents=True, exist_ok=True)
     for name in (METADATA_FILENAME, TUBOID_FILENAME):
-        (directory / name).write_bytes(store.get_bytes(f"{folder_key.rstrip('/')}/{name}"))
+        store.download(f"{folder_key.rstrip('/')}/{name}", directory / name)  # streamed: a tuboid JPEG may be big
     return read_tuboid(directory)
 
 

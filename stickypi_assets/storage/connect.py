@@ -12,10 +12,22 @@ from stickypi_assets.storage.object_store import ObjectStore, object_store_from_
 from stickypi_assets.storage.warehouse import Warehouse
 
 
-def open_object_store(settings: Settings) -> ObjectStore:
-    """The object store at ``settings.store_url`` (a folder, ``file://`` or ``s3://``; S3 settings apply to S3)."""
+def open_object_store(settings: Settings, url: str | None = None) -> ObjectStore:
+    """The object store at ``url`` (default ``settings.store_url``): a folder, ``file://`` or ``s3://``.
+
+    Every store is built here, so each one gets the same policies: the S3 endpoint, region, timeouts and
+    attempts of the settings (a store opened elsewhere would wait minutes on a silent server), and
+    ``max_object_bytes`` on both backends. ``url`` is for commands that write elsewhere than the platform's
+    store (``stickypi synth --out``) but must still reach the same S3 server the same way.
+    """
     return object_store_from_url(
-        settings.store_url, endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
+        settings.store_url if url is None else url,
+        max_object_bytes=settings.max_object_bytes,
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        connect_timeout=settings.s3_connect_timeout,
+        read_timeout=settings.s3_read_timeout,
+        max_attempts=settings.s3_max_attempts,
     )
 
 

@@ -278,7 +278,7 @@ def test_local_crash_leaves_old_object_and_no_partial(
         monkeypatch.setattr(object_store_module, "_iter_file_chunks", half_then_crash)
     else:
 
-        def refuse_replace(src: object, dst: object) -> None:
+        def refuse_replace(src: object, dst: object, **kwargs: object) -> None:
             raise OSError(5, "simulated: crash before rename")
 
         monkeypatch.setattr(object_store_module.os, "replace", refuse_replace)
