@@ -14,7 +14,14 @@ from stickypi_assets.cli.common import add_bundle_action, device, exit_status
 
 
 def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
-    """Per SVG of ``<bundle>/data``: instance count, md5 split (reference 2.8) and warnings."""
+    """Per SVG of ``<bundle>/data``: instance count, md5 split (reference 2.8) and warnings.
+
+    A file that cannot be read is one record with ``n_instances`` ``None`` and the reason as its first
+    warning (``error: …``), and the check goes on with the next file: the point of the command is to list
+    *every* bad file of a bundle in one run. Besides :class:`FormatError` and ``OSError``, any other
+    exception is recorded the same way with its type, since a reader bug met by one hostile file must not
+    hide the report on the others.
+    """
     from stickypi_assets.formats.errors import FormatError
     from stickypi_assets.formats.split import split_for_md5
     from stickypi_assets.formats.uid_svg import read_uid_svg
@@ -37,6 +44,9 @@ def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
             )
         except (FormatError, OSError) as exc:
             report.append({"file": path.name, "n_instances": None, "split": None, "warnings": [f"error: {exc}"]})
+        except Exception as exc:  # noqa: BLE001 - one record per file, whatever went wrong
+            reason = f"error: unexpected {type(exc).__name__}: {exc}"
+            report.append({"file": path.name, "n_instances": None, "split": None, "warnings": [reason]})
     return report
 
 
@@ -87,6 +97,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     if result.validation_losses:
         print("validation losses: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.validation_losses.items())))
+    if result.skipped:
+        print(f"{len(result.skipped)} unreadable annotation SVG(s) skipped (see output/metrics.jsonl):")
+        for file, reason in result.skipped:
+            print(f"  {file}: {reason}")
     return 0
 
 

@@ -12,6 +12,7 @@ centroid comes from image moments.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from stickypi_assets.formats.errors import FormatError
+
 DEFAULT_STROKE = "#0000ff"
 DEFAULT_FILL = "#ff0000"
 DEFAULT_NAME = "insect"
@@ -27,6 +30,8 @@ DEFAULT_NAME = "insect"
 _HEX6 = re.compile(r"^#[0-9a-f]{6}$")
 _HEX3 = re.compile(r"^#[0-9a-f]{3}$")
 _RGB = re.compile(r"^rgb\(\s*([^,\s]+)\s*,\s*([^,\s]+)\s*,\s*([^,\s)]+)\s*\)$")
+# A CSS <number>; ``float`` alone would also take "nan", "inf" and "1_0", which CSS does not.
+_CSS_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?$")
 # The basic CSS colour keywords; enough for hand-edited files (Inkscape itself always writes hex).
 _NAMED = {
     "black": "#000000",
@@ -52,11 +57,20 @@ _NAMED = {
 }
 
 
+class InvalidColourError(FormatError):
+    """A colour that looks like ``rgb()`` but has a channel that is not a finite number."""
+
+
 def normalize_colour(colour: str) -> str:
     """Canonical form of an SVG colour: lowercase ``#rrggbb`` where it can be derived.
 
     ``#00F``, ``rgb(0,0,255)``, ``rgb(0%,0%,100%)`` and ``blue`` all become ``#0000ff``. Anything else
     (``none``, ``url(#grad)``, …) is returned stripped and lowercased, so it still compares stably.
+
+    ``rgb()`` channels are numbers (0-255) or percentages (0%-100%); finite values outside the range are
+    clamped, as CSS does. A channel that is not a finite CSS number (``nan``, ``inf``, ``1e999``, ``x``) raises
+    :class:`InvalidColourError`: it is a hostile or broken file, and turning it into some colour would
+    silently give the instance a class nobody drew (the original crashed with ``ValueError``/``OverflowError``).
     """
     text = colour.strip().lower()
     if _HEX6.match(text):
@@ -69,10 +83,11 @@ def normalize_colour(colour: str) -> str:
     if match:
         channels = []
         for part in match.groups():
-            try:
-                value = float(part[:-1]) * 2.55 if part.endswith("%") else float(part)
-            except ValueError:
-                return text
+            number = part[:-1] if part.endswith("%") else part
+            value = float(number) if _CSS_NUMBER.match(number) else math.nan
+            if not math.isfinite(value):
+                raise InvalidColourError(f"colour {colour.strip()!r}: channel {part!r} is not a finite number")
+            value = value * 2.55 if part.endswith("%") else value
             channels.append(min(255, max(0, round(value))))
         return "#{:02x}{:02x}{:02x}".format(*channels)
     return text

@@ -7,6 +7,9 @@ scientific notation, several sub-paths in one ``<path>``). The original tools de
 * every command of SVG 1.1 is accepted (``M L H V C S Q T A Z``, absolute and relative, implicit repeats,
   compact arc flags such as ``a5,5 0 011,1``);
 * errors are a :class:`PathSyntaxError` naming the position, which readers turn into a warning;
+* no vertex is ever NaN or infinite: numbers must be finite, and arcs, curves or transforms whose
+  arithmetic overflows (a hostile ``A1e308,1e308 …``) are a :class:`PathSyntaxError` too, instead of a
+  NaN that a later cast to ``int32`` turns into a garbage vertex;
 * a sub-path starts at every ``M``/``m`` and after every ``Z`` followed by drawing (SVG semantics), so
   ``… z m …`` yields several rings.
 
@@ -39,6 +42,9 @@ _COMMANDS = frozenset("MmZzLlHhVvCcSsQqTtAa")
 _N_ARGS = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7}
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SEPARATORS = frozenset(" \t\r\n\f,")
+#: Largest distance, relative to the chord (at least 1), between an arc's computed and given end points.
+#: Well-conditioned arcs reproduce them to ~1e-13; ill-conditioned ones (radius >> chord) by whole pixels.
+_ARC_END_TOLERANCE = 1e-3
 
 
 class PathSyntaxError(FormatError):
@@ -223,31 +229,64 @@ def parse_path(d: str) -> list[SubPath]:
                     current.segments.append(Line(pos, end))
                 else:
                     try:
-                        arc = Arc(pos, complex(rx, ry), rotation, large_arc, sweep, end)
+                        with np.errstate(all="ignore"):  # overflow is detected below, not printed
+                            arc = Arc(pos, complex(rx, ry), rotation, large_arc, sweep, end)
                     except (AssertionError, ValueError, ArithmeticError) as exc:
                         raise PathSyntaxError(f"invalid arc {scanner.context()}: {exc}") from None
+                    _check_arc(arc, scanner)
                     current.segments.append(arc)
             pos = end
+        if not (math.isfinite(pos.real) and math.isfinite(pos.imag)):
+            # e.g. relative moves of 1e308 adding up to infinity: a NaN/inf vertex must never reach a polygon
+            raise PathSyntaxError(f"coordinates overflow to {pos} {scanner.context()}")
         last_cubic_ctrl, last_quad_ctrl = cubic_ctrl, quad_ctrl
     return subpaths
+
+
+def _check_arc(arc: Arc, scanner: _Scanner) -> None:
+    """Refuse an arc whose geometry float64 cannot represent: non-finite, or missing its own end points.
+
+    svgpathtools computes the centre with products of the radii squared, so radii near ``1e154`` and
+    beyond overflow to inf/NaN without an exception; sampling such an arc gave NaN vertices, which the
+    cast to ``int32`` turned into ``-2147483648``. Radii much larger than the chord (``1e8`` for a 14 px
+    chord) stay finite but lose the sweep angle to cancellation: the samples overshoot the end point by
+    whole pixels, a garbage outline. Both are refused (the path is skipped with a warning) rather than
+    guessed: no annotator draws such arcs, and a guess would be silent.
+    """
+    values = (arc.center.real, arc.center.imag, arc.radius.real, arc.radius.imag, arc.theta, arc.delta)
+    if not all(math.isfinite(float(v)) for v in values):
+        raise PathSyntaxError(f"arc geometry is not finite (radius too large?) {scanner.context()}")
+    tolerance = _ARC_END_TOLERANCE * max(1.0, abs(arc.end - arc.start))
+    with np.errstate(all="ignore"):
+        error = max(abs(arc.point(0.0) - arc.start), abs(arc.point(1.0) - arc.end))
+    if not error <= tolerance:  # also catches NaN
+        raise PathSyntaxError(
+            f"arc radius {arc.radius} too large for its chord: float64 misses its end point by {error:.3g} "
+            f"{scanner.context()}"
+        )
 
 
 def flatten_subpath(subpath: SubPath, samples: int = CURVE_SAMPLES) -> np.ndarray:
     """Vertices of one sub-path as a float64 ``(N, 2)`` array of ``(x, y)`` (see module docstring)."""
     tvals = np.linspace(0, 1, samples)[:-1]
     points: list[complex] = []
-    for seg in subpath.segments:
-        if isinstance(seg, Line):
-            points.append(seg.start)
-        elif isinstance(seg, Arc):  # t = 0 is the exact start (Arc.point(0) may be off by 1e-15)
-            points.append(seg.start)
-            points.extend(seg.point(float(t)) for t in tvals[1:])
-        else:  # Bézier: evaluate its polynomial exactly as the original reader did
-            points.extend(np.asarray(seg.poly()(tvals), dtype=complex).tolist())
+    with np.errstate(all="ignore"):  # overflow shows as non-finite vertices, refused below
+        for seg in subpath.segments:
+            if isinstance(seg, Line):
+                points.append(seg.start)
+            elif isinstance(seg, Arc):  # t = 0 is the exact start (Arc.point(0) may be off by 1e-15)
+                points.append(seg.start)
+                points.extend(seg.point(float(t)) for t in tvals[1:])
+            else:  # Bézier: evaluate its polynomial exactly as the original reader did
+                points.extend(np.asarray(seg.poly()(tvals), dtype=complex).tolist())
     if not subpath.segments or (not subpath.closed and subpath.end != subpath.start):
         points.append(subpath.end)
     arr = np.asarray(points, dtype=complex)
-    return np.stack([arr.real, arr.imag], axis=1).astype(np.float64, copy=False).reshape(-1, 2)
+    out = np.stack([arr.real, arr.imag], axis=1).astype(np.float64, copy=False).reshape(-1, 2)
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():  # curves with huge control points can overflow when sampled
+        raise PathSyntaxError(f"sampled vertex {int(np.argmin(finite))} is not finite ({out[np.argmin(finite)]})")
+    return out
 
 
 def flatten_path(d: str, samples: int = CURVE_SAMPLES) -> list[np.ndarray]:
@@ -289,13 +328,18 @@ def parse_transform(text: str | None) -> np.ndarray:
         pos = match.end()
         kind, raw = match.group(1), match.group(2)
         args_text = raw.replace(",", " ").split()
-        try:
-            args = [float(a) for a in args_text]
-        except ValueError:
-            raise PathSyntaxError(f"invalid numbers in transform {text!r}: {raw!r}") from None
+        # float() alone would accept "nan" and "inf", and a NaN matrix makes every vertex NaN
+        if not all(_NUMBER_RE.fullmatch(a) for a in args_text):
+            raise PathSyntaxError(f"invalid numbers in transform {text!r}: {raw!r}")
+        args = [float(a) for a in args_text]
+        if not all(math.isfinite(a) for a in args):
+            raise PathSyntaxError(f"non-finite numbers in transform {text!r}: {raw!r}")
         if len(args) not in _TRANSFORM_ARGS[kind]:
             raise PathSyntaxError(f"transform {kind}() takes {_TRANSFORM_ARGS[kind]} numbers, got {raw!r}")
-        matrix = matrix @ _transform_matrix(kind, args)
+        with np.errstate(all="ignore"):  # overflow is refused just below
+            matrix = matrix @ _transform_matrix(kind, args)
+    if not np.isfinite(matrix).all():  # e.g. scale(1e200) scale(1e200)
+        raise PathSyntaxError(f"transform {text!r} overflows")
     return matrix
 
 

@@ -18,6 +18,13 @@ therefore lenient about everything that does not affect correctness and strict a
   read with ``ast.literal_eval``) and ``<sticky metadata=…>`` are still read, and :func:`write_uid_svg`
   still writes ``desc`` so the original tools can open our files.
 
+Hostile files are one bad file, never a crash: everything :func:`read_uid_svg` raises for a document is
+a :class:`UidSvgError` (a :class:`FormatError`) naming the file. XML external entities are never fetched and
+entity-expansion bombs stop in expat; containers nested deeper than :data:`MAX_NESTING_DEPTH` are refused (the
+walk is iterative, so depth never meets Python's recursion limit); colours, numbers and coordinates that are
+not finite, or pixel coordinates beyond :data:`MAX_PIXEL_COORDINATE`, drop the path or ring they are in with a
+warning instead of becoming a garbage vertex or class.
+
 JSON metadata is lossless for the value types found in EXIF: ``bytes`` are stored as
 ``{"__bytes__": "<base64>"}`` and tuples as ``{"__tuple__": [...]}``; other non-JSON values (datetimes,
 paths, …) are written with ``str``. A read → write → read round trip therefore gives back an equal dict.
@@ -35,6 +42,7 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +51,13 @@ from xml.sax.saxutils import escape
 import cv2
 import numpy as np
 
-from stickypi_assets.formats.annotations import DEFAULT_FILL, DEFAULT_NAME, Instance, normalize_colour
+from stickypi_assets.formats.annotations import (
+    DEFAULT_FILL,
+    DEFAULT_NAME,
+    Instance,
+    InvalidColourError,
+    normalize_colour,
+)
 from stickypi_assets.formats.errors import FormatError
 from stickypi_assets.formats.split import md5_bytes
 from stickypi_assets.formats.svg_paths import (
@@ -68,6 +82,13 @@ _HEX_MD5 = re.compile(r"^[0-9a-f]{32}$")
 # holds shapes that are not drawn where they stand, so never annotations.
 _CONTAINERS = frozenset({"g", "a", "switch"})
 _ATTR_ESCAPES = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+#: Deepest nesting of containers (``<g>``, ``<a>``, ``<switch>``) read. Inkscape files nest a handful of
+#: levels (layer, group, sub-group); the walk is iterative, so this limit is about cost, not the stack:
+#: each path keeps the tuple of its ancestor groups, quadratic in the depth. Deeper files are refused.
+MAX_NESTING_DEPTH = 1000
+#: Largest ``|x|`` or ``|y|`` (pixels) of a polygon vertex. Cameras take ~2592 x 1944 images; a vertex a
+#: million pixels away is an overflowing path or transform, and would wrap around when cast to ``int32``.
+MAX_PIXEL_COORDINATE = 1_000_000
 
 
 def _q(local: str, ns: str = SVG_NS) -> str:
@@ -116,11 +137,26 @@ def read_uid_svg(source: str | Path | bytes, *, name: str | None = None) -> UidS
     """Read a UID SVG from a path, its bytes, or its text (a ``str`` starting with ``<``).
 
     ``name`` is used in messages (defaults to the file name). Raises :class:`UidSvgError` when the file
-    cannot be an annotated image at all (not XML, not SVG, not exactly one embedded image, image bytes
-    not a readable JPEG/PNG); path-level problems become entries of ``warnings``. Pixels are decoded only
+    cannot be an annotated image at all (not XML, not SVG, nested deeper than :data:`MAX_NESTING_DEPTH`,
+    not exactly one embedded image, image bytes not a readable JPEG/PNG); path-level problems become
+    entries of ``warnings``. Any other exception raised while reading the document (a bug meeting a
+    hostile file) is also turned into a :class:`UidSvgError` naming the file and the exception type, so
+    callers that record :class:`FormatError` per file and go on are never stopped by one file; only
+    ``OSError`` from reading ``source`` and ``MemoryError`` pass through. Pixels are decoded only
     on demand (:meth:`UidSvg.decode_image`); the size comes from the JPEG header.
     """
     data, name = load_source(source, name)
+    try:
+        return _read_uid_document(data, name)
+    except FormatError:
+        raise
+    except MemoryError:
+        raise  # the machine's state, not a property of this file
+    except Exception as exc:  # noqa: BLE001 - a hostile file must be one recorded bad file, never a crash
+        raise UidSvgError(f"{name}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_uid_document(data: bytes, name: str) -> UidSvg:
     root = parse_svg_xml(data, name, UidSvgError)
     warnings: list[str] = []
     tree = walk_svg(root, name, warnings)
@@ -186,8 +222,10 @@ def parse_svg_xml(data: bytes, name: str, error: type[FormatError]) -> ET.Elemen
     """Parse and check the root is ``<svg>``; documents without the SVG namespace are given it."""
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
+    except ET.ParseError as exc:  # also expat's refusal of entity-expansion bombs
         raise error(f"{name}: not well-formed XML ({exc})") from None
+    except RecursionError:  # a parser with a depth limit (the C parser has none today)
+        raise error(f"{name}: XML nested too deeply to parse") from None
     if root.tag == "svg":  # hand-written file without xmlns: treat un-namespaced elements as SVG
         for elem in root.iter():
             if isinstance(elem.tag, str) and not elem.tag.startswith("{"):
@@ -241,41 +279,57 @@ def _transform(elem: ET.Element, ctm: np.ndarray, name: str, what: str, warnings
 
 
 def walk_svg(root: ET.Element, name: str, warnings: list[str]) -> SvgTree:
-    """Every drawn ``<path>`` (not those in ``<defs>``, markers, clip paths, …) and the images' transforms."""
+    """Every drawn ``<path>`` (not those in ``<defs>``, markers, clip paths, …) and the images' transforms.
+
+    Depth-first in document order with an explicit stack: a recursive walk met ``RecursionError`` on a
+    hostile file of 100,000 nested ``<g>``, which no caller expects from a reader. Containers nested
+    deeper than :data:`MAX_NESTING_DEPTH` raise :class:`UidSvgError` naming the file.
+    """
     paths: list[PathNode] = []
     image_ctms: dict[ET.Element, np.ndarray] = {}
-
-    def visit(elem: ET.Element, ctm: np.ndarray, inherited: dict[str, str], groups: tuple) -> None:
-        for child in elem:
-            tag = child.tag
-            if not isinstance(tag, str) or not tag.startswith(f"{{{SVG_NS}}}"):
-                continue  # comments, Inkscape/sodipodi elements
-            local = tag[len(SVG_NS) + 2 :]
-            if local == "path":
-                label = child.get("id") or f"#{len(paths)}"
-                paths.append(
-                    PathNode(
-                        elem=child,
-                        ctm=_transform(child, ctm, name, f"path {label!r}", warnings),
-                        inherited=inherited,
-                        groups=groups,
-                        index=len(paths),
-                    )
+    # One frame per open container: its children still to visit and what they inherit.
+    stack: list[tuple[Iterator[ET.Element], np.ndarray, dict[str, str], tuple[ET.Element, ...]]] = [
+        (iter(root), IDENTITY, _presentation(root, {}), ())
+    ]
+    while stack:
+        children, ctm, inherited, groups = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        tag = child.tag
+        if not isinstance(tag, str) or not tag.startswith(f"{{{SVG_NS}}}"):
+            continue  # comments, Inkscape/sodipodi elements
+        local = tag[len(SVG_NS) + 2 :]
+        if local == "path":
+            label = child.get("id") or f"#{len(paths)}"
+            paths.append(
+                PathNode(
+                    elem=child,
+                    ctm=_transform(child, ctm, name, f"path {label!r}", warnings),
+                    inherited=inherited,
+                    groups=groups,
+                    index=len(paths),
                 )
-            elif local == "image":
-                image_ctms[child] = _transform(child, ctm, name, "image", warnings)
-            elif local == "svg" and any(True for _ in child.iter(_q("path"))):
-                warnings.append(f"{name}: paths inside a nested <svg> are not read")
-            elif local in _CONTAINERS:
-                label = child.get("id") or local
-                visit(
-                    child,
+            )
+        elif local == "image":
+            image_ctms[child] = _transform(child, ctm, name, "image", warnings)
+        elif local == "svg" and any(True for _ in child.iter(_q("path"))):
+            warnings.append(f"{name}: paths inside a nested <svg> are not read")
+        elif local in _CONTAINERS:
+            if len(stack) >= MAX_NESTING_DEPTH:
+                raise UidSvgError(
+                    f"{name}: elements nested deeper than {MAX_NESTING_DEPTH} levels (hostile or broken file)"
+                )
+            label = child.get("id") or local
+            stack.append(
+                (
+                    iter(child),
                     _transform(child, ctm, name, f"group {label!r}", warnings),
                     _presentation(child, inherited),
                     groups + (child,) if local == "g" else groups,
                 )
-
-    visit(root, IDENTITY, _presentation(root, {}), ())
+            )
     return SvgTree(paths=paths, image_ctms=image_ctms)
 
 
@@ -444,6 +498,9 @@ def read_embedded_image(elem: ET.Element, ctm: np.ndarray, name: str, error: typ
         svg_width = float(width)
     if svg_height is None or svg_height <= 0:
         svg_height = float(height)
+    if not np.isfinite(ctm).all() or abs(float(np.linalg.det(ctm[:2, :2]))) < 1e-12:
+        # scale(0) and the like: no pixel maps back to the document, and inverting it would raise
+        raise error(f"{name}: the <image>'s transform is not invertible")
     return EmbeddedImage(
         elem=elem,
         jpeg_bytes=data,
@@ -542,7 +599,7 @@ def read_json_metadata(root: ET.Element, element_id: str, name: str, warnings: l
     text = (elem.text or "") + "".join(child.tail or "" for child in elem)
     try:
         return decode_json_metadata(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: hostile "[[[[…" nesting
         warnings.append(f"{name}: <metadata id={element_id!r}> is not valid JSON ({exc}); using legacy metadata")
         return None
 
@@ -647,13 +704,24 @@ def read_path(node: PathNode, name: str, warnings: list[str]) -> PathShapes | No
     except Exception as exc:  # never let one path sink the file (svgpathtools may assert on odd arcs)
         warnings.append(f"{where}: cannot parse path data ({exc}); skipped")
         return None
-    rings = [apply_transform(r, node.ctm) for r in rings]
+    with np.errstate(all="ignore"):  # an overflowing transform gives inf, which ring_to_polygon refuses
+        rings = [apply_transform(r, node.ctm) for r in rings]
+    try:
+        stroke = normalize_colour(stroke)
+    except InvalidColourError as exc:  # the stroke is the class: no class can be derived from it
+        warnings.append(f"{where}: invalid stroke colour ({exc}); skipped")
+        return None
+    try:
+        fill = normalize_colour(colours.get("fill") or DEFAULT_FILL)
+    except InvalidColourError as exc:  # the fill is only drawn, never the class: keep the instance
+        warnings.append(f"{where}: invalid fill colour ({exc}); using {DEFAULT_FILL}")
+        fill = DEFAULT_FILL
     value_text = elem.get("value")
     value = 0
     if value_text is not None:
         try:
             value = int(float(value_text))
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", "nan"; "inf" and "1e999" overflow int()
             warnings.append(f"{where}: non-numeric value {value_text!r}; using 0")
     score: float | None = None
     score_text = elem.get("data-score")
@@ -662,10 +730,14 @@ def read_path(node: PathNode, name: str, warnings: list[str]) -> PathShapes | No
             score = float(score_text)
         except ValueError:
             warnings.append(f"{where}: non-numeric data-score {score_text!r}; ignored")
+        else:
+            if not math.isfinite(score):
+                warnings.append(f"{where}: non-finite data-score {score_text!r}; ignored")
+                score = None
     return PathShapes(
         label=label,
-        stroke=normalize_colour(stroke),
-        fill=normalize_colour(colours.get("fill") or DEFAULT_FILL),
+        stroke=stroke,
+        fill=fill,
         name=elem.get("name") or DEFAULT_NAME,
         value=value,
         score=score,
@@ -677,9 +749,25 @@ def read_path(node: PathNode, name: str, warnings: list[str]) -> PathShapes | No
 def ring_to_polygon(
     pixels: np.ndarray, name: str, label: str, ring_index: int, warnings: list[str]
 ) -> np.ndarray | None:
-    """Round to integer pixels (half to even, as the original) and drop degenerate rings with a warning."""
-    polygon = np.round(pixels).astype(np.int32)
+    """Round to integer pixels (half to even, as the original) and drop degenerate rings with a warning.
+
+    Rings with a non-finite vertex or one beyond :data:`MAX_PIXEL_COORDINATE` are dropped too: the cast
+    to ``int32`` would turn them into ``-2147483648`` or wrap around, a garbage vertex nobody drew.
+    """
     where = f"{name}: path {label}, ring {ring_index}"
+    finite = np.isfinite(pixels).all(axis=1)
+    if not finite.all():
+        warnings.append(f"{where}: vertex {int(np.argmin(finite))} is not finite; dropped")
+        return None
+    far = (np.abs(pixels) > MAX_PIXEL_COORDINATE).any(axis=1)
+    if far.any():
+        k = int(np.argmax(far))
+        warnings.append(
+            f"{where}: vertex {k} at {pixels[k].tolist()} is beyond {MAX_PIXEL_COORDINATE} px (overflowing path "
+            "or transform?); dropped"
+        )
+        return None
+    polygon = np.round(pixels).astype(np.int32)
     if len(polygon) < 3:
         warnings.append(f"{where}: only {len(polygon)} vertices; dropped")
         return None

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from stickypi_assets.formats.errors import FormatError
 from stickypi_assets.formats.names import InvalidImageName, parse_stem
 from stickypi_assets.formats.sim_svg import SimPair, sim_name, write_sim_svg
 from stickypi_assets.formats.uid_svg import UidSvg, read_uid_svg
@@ -126,7 +127,11 @@ def make_candidates(
         if not n1.datetime > n0.datetime:
             log.warning("skipping %s → %s: same datetime", files[i].name, files[i + 1].name)
             continue
-        f0, f1 = doc(i), doc(i + 1)
+        try:
+            f0, f1 = doc(i), doc(i + 1)
+        except FormatError as exc:  # one unreadable SVG costs its two pairs, not the whole run
+            log.warning("skipping %s → %s: %s", files[i].name, files[i + 1].name, exc)
+            continue
         groups = prematch_groups(f0, f1, iou_threshold) if prematch else []
         pair = SimPair(frame0=f0, frame1=f1, groups=groups, device=n0.device, datetime0=n0.datetime,
                        datetime1=n1.datetime)

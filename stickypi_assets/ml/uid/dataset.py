@@ -5,6 +5,10 @@ Reference 3.2, with its defects fixed:
 * Each ``<bundle>/data/*.svg`` is one annotated image; the md5 of its **embedded JPEG** decides the split
   (reference 2.8), so our splits are the original's. Nothing is cached on disk: parsing a 2592 x 1944 SVG
   takes ~50 ms, and the original's cache keyed by file name went stale after edits (defect 8).
+* An SVG that cannot be read (hostile, truncated, not an annotation, embedded image undecodable) is
+  skipped with its reason, logged and returned by :func:`read_annotated_images` so training reports it
+  (``TrainResult.skipped``, ``metrics.jsonl``) and goes on with the rest, as the SIM and ITC data sets do;
+  only a bundle where no file is usable is an error. One bad upload must not cost a training run.
 * Objects whose rotated-rectangle long side is ``<= MIN_MAX_OBJ_SIZE[0]`` or ``> [1]`` (and strokes outside
   the palette) are left out of the targets, as in the original.
 * Training samples are random square crops at **native scale** (never resized, reference defect 5). Zero
@@ -37,6 +41,7 @@ import cv2
 import numpy as np
 import torch
 
+from stickypi_assets.formats.errors import FormatError
 from stickypi_assets.formats.split import Split, split_for_md5
 from stickypi_assets.formats.uid_svg import UidSvg, read_uid_svg
 from stickypi_assets.ml.uid.config import UidConfig
@@ -65,8 +70,8 @@ class AnnotatedImage:
         image = cv2.imdecode(
             np.frombuffer(self.jpeg_bytes, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
         )
-        if image is None:
-            raise ValueError(f"{self.name}: embedded image cannot be decoded")
+        if image is None:  # a FormatError (a ValueError): the file's fault, recorded like any unreadable SVG
+            raise FormatError(f"{self.name}: embedded image cannot be decoded")
         return image
 
 
@@ -100,18 +105,45 @@ def annotated_image(doc: UidSvg, name: str, config: UidConfig) -> AnnotatedImage
     )
 
 
-def load_annotated_images(bundle_dir: str | Path, config: UidConfig) -> list[AnnotatedImage]:
-    """Every ``<bundle>/data/*.svg`` (non-recursive, sorted), read and filtered."""
+def read_annotated_images(
+    bundle_dir: str | Path, config: UidConfig
+) -> tuple[list[AnnotatedImage], list[tuple[str, str]]]:
+    """Every ``<bundle>/data/*.svg`` (non-recursive, sorted), read and filtered, and ``(file, reason)`` for
+    each file skipped because it could not be used (see the module docstring).
+
+    The embedded image is decoded once here, so an undecodable one is skipped now rather than failing the
+    training loop hours later. Raises ``ValueError`` naming every reason when SVGs exist but none is usable.
+    """
     data_dir = Path(bundle_dir) / "data"
     if not data_dir.is_dir():
         raise FileNotFoundError(f"{data_dir} does not exist: a UID bundle holds its annotations in data/*.svg")
-    images = []
-    for path in sorted(data_dir.glob("*.svg")):
-        doc = read_uid_svg(path)
-        for warning in doc.warnings:
-            log.warning("%s", warning)
-        images.append(annotated_image(doc, path.name, config))
-    return images
+    files = sorted(data_dir.glob("*.svg"))
+    images: list[AnnotatedImage] = []
+    skipped: list[tuple[str, str]] = []
+    for path in files:
+        try:
+            doc = read_uid_svg(path)
+            record = annotated_image(doc, path.name, config)
+            record.decode()
+        except (FormatError, OSError) as exc:  # read_uid_svg turns any other failure into a FormatError
+            skipped.append((path.name, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one unusable file is skipped, whatever went wrong
+            skipped.append((path.name, f"{type(exc).__name__}: {exc}"))
+        else:
+            for warning in doc.warnings:
+                log.warning("%s", warning)
+            images.append(record)
+            continue
+        log.warning("UID data: skipped %s: %s", *skipped[-1])
+    if files and not images:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped)
+        raise ValueError(f"no usable annotation SVG in {data_dir}: all {len(files)} skipped ({reasons})")
+    return images, skipped
+
+
+def load_annotated_images(bundle_dir: str | Path, config: UidConfig) -> list[AnnotatedImage]:
+    """The usable images of :func:`read_annotated_images` (skipped files are only logged)."""
+    return read_annotated_images(bundle_dir, config)[0]
 
 
 def split_images(images: Sequence[AnnotatedImage]) -> tuple[list[AnnotatedImage], list[AnnotatedImage]]:

@@ -10,6 +10,10 @@ the training split and writes into ``<bundle>/output/``:
   end (``val_<loss>``, ``val_total_loss`` = mean per batch, ``val_instance_weighted_total_loss``);
 * ``config.yaml``: the full configuration of the run.
 
+Unreadable ``data/*.svg`` files are skipped (``dataset.read_annotated_images``): each is logged, listed in
+``TrainResult.skipped`` as ``(file, reason)`` and recorded in ``metrics.jsonl`` as one
+``{"event": "data", "skipped_files": [{"file", "reason"}, ...]}`` line before the first training line.
+
 Resume / restart follow detectron2's ``resume_or_load``: by default a run continues from
 ``last_checkpoint`` (model, optimiser, iteration); ``restart=True`` starts at iteration 0. Without a
 checkpoint to resume, an existing ``model_final.pth`` is the starting point (fine-tuning), else the
@@ -44,7 +48,7 @@ from stickypi_assets.ml.uid.dataset import (
     Sample,
     collate_samples,
     iter_validation_samples,
-    load_annotated_images,
+    read_annotated_images,
     split_images,
 )
 from stickypi_assets.ml.uid.model import MaskRCNNDetector, weights_version
@@ -70,6 +74,8 @@ class TrainResult:
     n_validation_images: int
     last_losses: dict[str, float] = field(default_factory=dict)
     validation_losses: dict[str, float] = field(default_factory=dict)
+    #: ``(file, reason)`` of every ``data/*.svg`` left out because it could not be read
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def lr_factor(iteration: int, config: UidConfig) -> float:
@@ -178,8 +184,10 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
     save_config(config, output / "config.yaml")
 
-    train_images, val_images = split_images(load_annotated_images(bundle_dir, config))
-    log.info("%d training and %d validation images", len(train_images), len(val_images))
+    images, skipped = read_annotated_images(bundle_dir, config)
+    train_images, val_images = split_images(images)
+    log.info("%d training and %d validation images, %d file(s) skipped", len(train_images), len(val_images),
+             len(skipped))  # fmt: skip
 
     if config.detector != "maskrcnn":
         raise ValueError(f"DETECTOR {config.detector!r}: this trainer trains the Mask R-CNN only; train a plugged-in "
@@ -202,7 +210,18 @@ def train(
         seconds=0.0,
         n_train_images=len(train_images),
         n_validation_images=len(val_images),
+        skipped=skipped,
     )
+    if skipped:
+        metrics.write(
+            {
+                "iteration": start,
+                "event": "data",
+                "n_train_images": len(train_images),
+                "n_validation_images": len(val_images),
+                "skipped_files": [{"file": file, "reason": reason} for file, reason in skipped],
+            }
+        )
     if start < config.max_iter:
         _run(detector, optimizer, config, train_images, val_images, output, metrics, result, start, progress)
     if start < config.max_iter or resumed_from != FINAL_WEIGHTS:  # else the final weights are already there

@@ -35,6 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stickypi_assets.formats.annotations import Instance, class_for_stroke
+from stickypi_assets.formats.errors import FormatError
 from stickypi_assets.formats.split import split_for_md5
 from stickypi_assets.formats.uid_svg import UidSvg, read_uid_svg, write_uid_svg
 from stickypi_assets.ml.uid.config import UidConfig, bundle_config
@@ -267,12 +268,19 @@ def validate(
     evaluated, files = [], []
     paths = sorted((bundle_dir / "data").glob("*.svg"))
     bar = tqdm(paths, desc="uid validate", unit="svg", disable=not progress, file=sys.stderr)
+    skipped: list[dict[str, str]] = []
     for path in bar:
-        doc = read_uid_svg(path)
-        if split_for_md5(doc.md5) != "validation":
+        try:
+            doc = read_uid_svg(path)
+            if split_for_md5(doc.md5) != "validation":
+                continue
+            image = doc.decode_image()
+        except FormatError as exc:  # one unreadable file is recorded, the others are still scored
+            log.warning("UID validation: skipped %s: %s", path.name, exc)
+            skipped.append({"file": path.name, "reason": str(exc)})
             continue
         bar.set_postfix(validation=len(evaluated) + 1)
-        predictions = predict_image(detector, doc.decode_image(), config)
+        predictions = predict_image(detector, image, config)
         evaluated.append(EvaluatedImage(path.name, doc.width, doc.height, list(doc.instances), predictions))
         if write_svgs:
             name = f"validation_{path.name}"
@@ -281,6 +289,7 @@ def validate(
             files.append(name)
     records, metrics = evaluate(evaluated, config)
     metrics["model_version"] = version
+    metrics["skipped_files"] = skipped
     (out_dir / "results.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return ValidationResult(out_dir=out_dir, metrics=metrics, records=records, files=files)

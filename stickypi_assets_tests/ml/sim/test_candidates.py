@@ -82,3 +82,19 @@ def test_curated_a_files_replace_their_plain_svg(tmp_path, device, capsys):
     assert second.frame0.jpeg_bytes == curated.jpeg_bytes
     assert first.groups == [(0, 0)] and second.groups == [(1, 0)]
     assert "sim make-candidates" in capsys.readouterr().err
+
+
+def test_an_unreadable_svg_costs_its_pairs_only(tmp_path, caplog):
+    write_image(tmp_path, f"{DEVICE}.2020-06-20_20-19-15", [(40, 40)], seed=0)
+    write_image(tmp_path, f"{DEVICE}.2020-06-20_20-37-59", [(41, 40)], seed=1)
+    (tmp_path / f"{DEVICE}.2020-06-20_20-56-43.svg").write_text("<svg><g>not closed")
+    write_image(tmp_path, f"{DEVICE}.2020-06-20_21-15-27", [(41, 41)], seed=2)
+    write_image(tmp_path, f"{DEVICE}.2020-06-20_21-34-11", [(42, 41)], seed=3)
+    with caplog.at_level("WARNING", logger="stickypi_assets.ml.sim.candidates"):
+        written = make_candidates(tmp_path)
+    assert [p.name for p in written] == [
+        f"{DEVICE}.2020-06-20_20-19-15.2020-06-20_20-37-59.svg",
+        f"{DEVICE}.2020-06-20_21-15-27.2020-06-20_21-34-11.svg",
+    ]
+    skips = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping")]
+    assert len(skips) == 2 and all("not well-formed XML" in m for m in skips)  # the two pairs it is part of

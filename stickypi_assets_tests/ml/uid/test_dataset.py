@@ -16,9 +16,11 @@ from stickypi_assets.ml.uid.dataset import (
     grid_offsets,
     load_annotated_images,
     random_crop,
+    read_annotated_images,
     split_images,
     validation_crops,
 )
+from stickypi_assets_tests.formats.test_uid_svg import BLUE_SQUARE, svg_doc
 from stickypi_assets_tests.ml.uid.helpers import make_bundle, rectangle, synthetic_card
 
 # An asymmetric "L": any wrong flip or rotation direction would misplace it.
@@ -57,6 +59,52 @@ def test_bundle_is_split_by_md5_and_tiny_objects_are_excluded(bundle):
     train, val = split_images(images)
     assert [im.name for im in train] == ["train_card.svg"] and [im.name for im in val] == ["val_card.svg"]
     assert len(val[0].polygons) == 2 and val[0].n_excluded == 1  # the 5 x 5 px square is <= 20 px
+
+
+# A JPEG header declaring 200 x 100 pixels and no scan: the SVG parses, the pixels never decode.
+HEADER_ONLY_JPEG = (
+    b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x64\x00\xc8\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01\xff\xd9"
+)
+
+
+def write_unusable_svgs(data_dir) -> dict[str, str]:
+    """Three SVGs training cannot use, and a fragment of the reason each must be skipped with."""
+    (data_dir / "deep.svg").write_bytes(svg_doc("<g>" * 100_000 + BLUE_SQUARE + "</g>" * 100_000))
+    (data_dir / "not_xml.svg").write_text("<svg><image xlink:href='data:nope'")
+    (data_dir / "no_pixels.svg").write_bytes(svg_doc(BLUE_SQUARE, jpeg=HEADER_ONLY_JPEG))
+    return {
+        "deep.svg": "deep.svg: elements nested deeper than 1000 levels",
+        "no_pixels.svg": "no_pixels.svg: embedded image cannot be decoded",
+        "not_xml.svg": "not_xml.svg: not well-formed XML",
+    }
+
+
+def test_unreadable_svgs_are_skipped_with_their_reason_and_the_rest_is_loaded(bundle, tmp_path, caplog):
+    root, config = bundle
+    copy = make_bundle(tmp_path / "b", config, {})
+    (copy / "data").mkdir()
+    for svg in (root / "data").glob("*.svg"):
+        (copy / "data" / svg.name).write_bytes(svg.read_bytes())
+    expected = write_unusable_svgs(copy / "data")
+    with caplog.at_level("WARNING", logger="stickypi_assets.ml.uid.dataset"):
+        images, skipped = read_annotated_images(copy, config)
+    assert [im.name for im in images] == ["train_card.svg", "val_card.svg"]
+    assert [name for name, _ in skipped] == sorted(expected)
+    for name, reason in skipped:
+        assert reason.startswith(expected[name])
+        assert f"UID data: skipped {name}: {expected[name]}" in caplog.text
+    assert [im.name for im in load_annotated_images(copy, config)] == ["train_card.svg", "val_card.svg"]
+
+
+def test_a_bundle_without_a_usable_svg_is_a_clear_error(tmp_path):
+    config = UidConfig()
+    root = make_bundle(tmp_path / "b", config, {})
+    (root / "data").mkdir()
+    expected = write_unusable_svgs(root / "data")
+    with pytest.raises(ValueError, match=r"no usable annotation SVG in .*data: all 3 skipped") as info:
+        read_annotated_images(root, config)
+    for reason in expected.values():
+        assert reason in str(info.value)
 
 
 @pytest.mark.parametrize("seed", range(12))

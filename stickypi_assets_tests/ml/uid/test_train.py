@@ -91,3 +91,29 @@ def test_no_training_images_is_a_clear_error(tmp_path):
     bundle = make_bundle(tmp_path / "b", TINY, {"v": (synthetic_card(100, 80, polys), polys, "validation")})
     with pytest.raises(ValueError, match="no training images"):
         train(bundle, progress=False)
+
+
+def test_an_unreadable_svg_is_skipped_reported_and_training_goes_on(tmp_path, caplog):
+    polys = [rectangle(20, 20, 30, 25)]
+    card = synthetic_card(100, 80, polys)
+    bundle = make_bundle(tmp_path / "b", TINY.replace(max_iter=1), {"t": (card, polys, "train")})
+    deep = "<g>" * 100_000 + "</g>" * 100_000
+    (bundle / "data" / "deep.svg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg">{deep}</svg>')
+    with caplog.at_level("WARNING", logger="stickypi_assets.ml.uid.dataset"):
+        result = train(bundle, progress=False)
+    reason = "deep.svg: elements nested deeper than 1000 levels (hostile or broken file)"
+    assert result.skipped == [("deep.svg", reason)]
+    assert f"UID data: skipped deep.svg: {reason}" in caplog.text
+    assert (result.n_train_images, result.iterations) == (1, 1) and result.weights.exists()  # trained on the rest
+    lines = [json.loads(line) for line in (bundle / "output" / "metrics.jsonl").read_text().splitlines()]
+    (data,) = [r for r in lines if r.get("event") == "data"]
+    assert data["skipped_files"] == [{"file": "deep.svg", "reason": reason}] and data["n_train_images"] == 1
+    assert [r["iteration"] for r in lines if "total_loss" in r] == [0]
+
+
+def test_a_bundle_of_unreadable_svgs_is_a_clear_error(tmp_path):
+    bundle = make_bundle(tmp_path / "b", TINY, {})
+    (bundle / "data").mkdir()
+    (bundle / "data" / "broken.svg").write_text("<svg><image xlink:href='data:nope'")
+    with pytest.raises(ValueError, match=r"no usable annotation SVG .*all 1 skipped \(broken\.svg: broken\.svg: not"):
+        train(bundle, progress=False)

@@ -160,3 +160,16 @@ def test_validate_writes_results_metrics_and_overlay_svgs(tmp_path, capsys):
 def test_evaluate_with_no_validation_images():
     records, metrics = evaluate([], UidConfig())
     assert records == [] and metrics["overall"]["recall"] is None and metrics["n_images"] == 0
+
+
+def test_an_unreadable_validation_svg_is_recorded_and_the_others_are_scored(tmp_path):
+    config = UidConfig(tile_size=128, tile_overlap=48, edge_margin=8, original_image_padding=16, match_iou=0.5)
+    polys = [rectangle(20, 20, 40, 30), rectangle(100, 90, 60, 40)]
+    card = synthetic_card(300, 220, polys)
+    bundle = make_bundle(tmp_path / "bundle", config, {"val_a": (card, polys, "validation")})
+    (bundle / "data" / "broken.svg").write_text("<svg><g>" * 2 + "not closed")
+    result = validate(bundle, tmp_path / "out", detector=BlobDetector(), config=config, version="v1")
+    assert result.metrics["n_images"] == 1 and result.metrics["overall"]["recall"] == 1.0
+    (skipped,) = result.metrics["skipped_files"]
+    assert skipped["file"] == "broken.svg" and "broken.svg" in skipped["reason"]
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["skipped_files"] == [skipped]
