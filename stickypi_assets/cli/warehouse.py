@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     wh_sub.add_parser("publish", help="refresh the analysts' read copy")
     sql = wh_sub.add_parser("sql", help="run a read query (on the published copy by default)")
     sql.add_argument("sql", help="SQL text, e.g. \"SELECT device, count(*) FROM images GROUP BY ALL\"")
-    sql.add_argument("--writer", action="store_true", help="query the writer's file under its lock instead")
+    sql.add_argument("--writer", action="store_true",
+                     help="query the writer's file (read-only, under its lock) instead")  # fmt: skip
     wh.set_defaults(func=_cmd_warehouse)
     return wh

@@ -10,6 +10,7 @@ produce open in the original tool.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import uuid
@@ -145,10 +146,13 @@ def read_annotations(path: str | Path) -> list[TuboidAnnotation]:
         try:
             dt_value = float(dt)
             conf_value = None if confidence is None else float(confidence)
-        except (TypeError, ValueError):
+            # NaN compares false both ways, so a NaN datetime would win or lose "latest" by row order
+            if not math.isfinite(dt_value) or (conf_value is not None and not math.isfinite(conf_value)):
+                raise ValueError("not finite")
+        except (TypeError, ValueError, OverflowError):
             raise AnnotationDatabaseError(
                 f"{path}: row {i + 1} ({tuboid_id}): datetime {dt!r} and confidence {confidence!r} "
-                "must be numbers"
+                "must be finite numbers"
             ) from None
         rows.append(
             TuboidAnnotation(

@@ -36,6 +36,13 @@ class PartitionKey:
     device: str
     date: date
 
+    def __post_init__(self) -> None:
+        """A device id is 8 hex digits and a date a calendar day: a key never names a folder outside its table
+        (``a/b``, ``..``) nor a partition the listing cannot parse back."""
+        validate_device(self.device)
+        if not isinstance(self.date, date) or isinstance(self.date, datetime):
+            raise TypeError(f"partition date must be a datetime.date, not {type(self.date).__name__}")
+
     @property
     def path(self) -> str:
         """Hive-style folder of the partition's Parquet object (``device=<device>/date=<YYYY-MM-DD>``)."""

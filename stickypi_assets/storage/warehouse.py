@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import logging
 import os
 import shutil
 import time
@@ -41,6 +42,10 @@ import pyarrow.parquet as pq
 from stickypi_assets.storage.keys import PartitionKey, partition_parquet_key, table_prefix, whole_table_key
 from stickypi_assets.storage.object_store import ObjectStore
 from stickypi_assets.storage.tables import TABLES, TableSpec, analyst_views
+
+log = logging.getLogger(__name__)
+#: The published copy is written as ``.tmp-<pid>-<name>`` beside it, then renamed over it.
+PUBLISH_TMP_PREFIX = ".tmp-"
 
 
 class WarehouseError(RuntimeError):
@@ -255,7 +260,10 @@ class Warehouse:
         for info in self.store.list(prefix):
             parts = info.key[len(prefix) :].split("/")
             if len(parts) == 3 and parts[0].startswith("device=") and parts[1].startswith("date="):
-                found.append(PartitionKey(parts[0][7:], date.fromisoformat(parts[1][5:])))
+                try:
+                    found.append(PartitionKey(parts[0][7:], date.fromisoformat(parts[1][5:])))
+                except (ValueError, TypeError) as exc:  # written by another tool: skipped, and said so
+                    log.warning("table %s: skipped %s, not a partition object (%s)", table, info.key, exc)
         return sorted(found)
 
     def rebuild(self, tables: list[str] | None = None, *, publish: bool = True) -> dict[str, int]:
@@ -315,11 +323,17 @@ class Warehouse:
             self._publish_pending = True
             return self.published_path
         self.published_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.published_path.with_name(f".tmp-{os.getpid()}-{self.published_path.name}")
+        tmp = self.published_path.with_name(f"{PUBLISH_TMP_PREFIX}{os.getpid()}-{self.published_path.name}")
         with self.writer() as con:
+            # copies are only made under this lock, so any left now is from a publisher that was killed
+            for stale in self.published_path.parent.glob(f"{PUBLISH_TMP_PREFIX}*-{self.published_path.name}"):
+                stale.unlink(missing_ok=True)
             con.execute("CHECKPOINT")
-            shutil.copyfile(self.db_path, tmp)
-            os.replace(tmp, self.published_path)
+            try:
+                shutil.copyfile(self.db_path, tmp)
+                os.replace(tmp, self.published_path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return self.published_path
 
     def query(self, sql: str, params: list | None = None, *, published: bool = False) -> pd.DataFrame:
@@ -332,8 +346,14 @@ class Warehouse:
                 return con.execute(sql, params or []).df()
             finally:
                 con.close()
-        with self.writer() as con:
-            return con.execute(sql, params or []).df()
+        with self._exclusive():  # read-only, under the lock: consistent with the loads, and never a write
+            if not self.db_path.exists():
+                raise WarehouseError(f"no warehouse at {self.db_path} yet; materialize a partition first")
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                return con.execute(sql, params or []).df()
+            finally:
+                con.close()
 
     def read_partition(self, table: str, partition: PartitionKey) -> pd.DataFrame:
         self.spec(table)

@@ -147,7 +147,7 @@ def test_bad_files(tmp_path: Path):
         conn.execute(CREATE_TABLE_SQL)
         conn.execute("INSERT INTO ANNOTATIONS (tuboid_id, datetime) VALUES ('a.0001', 'yesterday')")
     conn.close()
-    with pytest.raises(FormatError, match=r"a\.0001.*must be numbers"):
+    with pytest.raises(FormatError, match=r"a\.0001.*must be finite numbers"):
         read_annotations(bad_rows)
 
     with pytest.raises(FileNotFoundError):
@@ -167,3 +167,16 @@ def test_latest_per_tuboid_latest_wins_whoever_annotated():
     assert (latest["t.0001"].user, latest["t.0001"].family) == ("bob", "Culicidae")
     assert (latest["t.0002"].user, latest["t.0002"].family) == ("dave", "Psychodidae")
     assert latest_per_tuboid([]) == {}
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_row_with_a_nan_or_infinite_datetime_is_refused_not_latest(tmp_path: Path, value: str):
+    # NaN compares false both ways: first in the table it would stay "latest" against every later correction
+    path = tmp_path / "nan.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(CREATE_TABLE_SQL)
+        conn.execute(f"INSERT INTO ANNOTATIONS (tuboid_id, type, datetime) VALUES ('a.0001', 'Insecta', {value!r})")
+        conn.execute("INSERT INTO ANNOTATIONS (tuboid_id, type, datetime) VALUES ('a.0001', 'Insecta', 1600000000)")
+    conn.close()
+    with pytest.raises(FormatError, match=r"row 1 \(a\.0001\): datetime .* must be finite numbers"):
+        read_annotations(path)

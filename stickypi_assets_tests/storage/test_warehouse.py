@@ -213,3 +213,78 @@ def test_deferred_publish_publishes_once_at_the_end_even_after_an_error(warehous
 
 def count_published(warehouse: Warehouse) -> int:
     return int(warehouse.query("SELECT count(*) AS n FROM images", published=True)["n"][0])
+
+
+# -- hostile inputs (issue 19) ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["0a5bb6f4/../x", "../../etc", "a/b", "device=x", "0A5BB6F4X", ""])
+def test_a_partition_key_with_a_path_in_its_device_is_refused(warehouse: Warehouse, device: str):
+    with pytest.raises(ValueError, match="invalid device id"):
+        PartitionKey(device, DAY)
+    assert list(warehouse.store.list("")) == []
+
+
+def test_a_partition_key_with_a_datetime_or_text_date_is_refused():
+    with pytest.raises(TypeError, match="datetime.date"):
+        PartitionKey("0a5bb6f4", datetime(2020, 6, 20, 1, tzinfo=UTC))
+    with pytest.raises(TypeError, match="datetime.date"):
+        PartitionKey("0a5bb6f4", "2020-06-20")
+
+
+def test_a_foreign_object_under_a_table_prefix_is_skipped_by_rebuild(warehouse: Warehouse, caplog):
+    p = PartitionKey("0a5bb6f4", DAY)
+    warehouse.write_partition("images", p, make_rows(p.device, DAY, 4))
+    prefix = partition_parquet_key("images", p).split("device=")[0]
+    warehouse.store.put_bytes(f"{prefix}device=../date=2020-06-20/part.parquet", b"junk")
+    warehouse.store.put_bytes(f"{prefix}device=0a5bb6f4/date=June/part.parquet", b"junk")
+    with caplog.at_level("WARNING", logger="stickypi_assets.storage.warehouse"):
+        assert warehouse.partitions("images") == [p]
+        assert warehouse.rebuild(["images"])["images"] == 4
+    assert f"skipped {prefix}device=../date=2020-06-20/part.parquet, not a partition object" in caplog.text
+    assert f"skipped {prefix}device=0a5bb6f4/date=June/part.parquet, not a partition object" in caplog.text
+
+
+def test_a_killed_publish_leaves_no_copy_behind_after_the_next_publish(warehouse: Warehouse, tmp_path: Path):
+    p = PartitionKey("0a5bb6f4", DAY)
+    warehouse.write_partition("images", p, make_rows(p.device, DAY, 3))
+    stale = tmp_path / ".tmp-999999-published.duckdb"  # what a publisher killed mid-copy leaves
+    stale.write_bytes(b"x" * 1000)
+    other = tmp_path / ".tmp-999999-someone-else.txt"
+    other.write_text("not ours")
+    warehouse.publish()
+    assert not stale.exists() and other.exists()
+    assert [f.name for f in tmp_path.glob(".tmp-*")] == [other.name]
+    assert int(warehouse.query("SELECT count(*) n FROM images", published=True)["n"][0]) == 3
+
+
+def test_a_publish_that_fails_mid_copy_removes_its_copy(warehouse: Warehouse, tmp_path: Path, monkeypatch):
+    import shutil
+
+    p = PartitionKey("0a5bb6f4", DAY)
+    warehouse.write_partition("images", p, make_rows(p.device, DAY, 3))
+    before = (tmp_path / "published.duckdb").read_bytes()
+
+    def full_disk(src, dst):
+        Path(dst).write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        warehouse.publish()
+    assert list(tmp_path.glob(".tmp-*")) == []
+    assert (tmp_path / "published.duckdb").read_bytes() == before  # the analysts' copy is the previous one
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["DELETE FROM images", "DROP TABLE images", "CREATE TABLE x (a INT)", "INSERT INTO images (device) VALUES ('x')",
+     "UPDATE images SET status = 'error'"],
+)  # fmt: skip
+def test_a_writer_side_query_that_writes_is_refused_and_changes_nothing(warehouse: Warehouse, sql: str):
+    p = PartitionKey("0a5bb6f4", DAY)
+    warehouse.write_partition("images", p, make_rows(p.device, DAY, 3))
+    with pytest.raises(duckdb.Error, match="read-only"):
+        warehouse.query(sql)
+    assert count(warehouse) == 3 and count(warehouse, "status = 'ok'") == 3
+    assert "x" not in set(warehouse.query("SHOW TABLES")["name"])
