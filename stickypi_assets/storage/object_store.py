@@ -331,53 +331,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _open_temp(folder: Path) -> tuple[int, Path]:
-    """Create the hidden temp file for an atomic write, creating ``folder`` if needed.
-
-    ``O_EXCL`` + a random name avoid collisions between concurrent writers; mode 0o666 lets the umask decide
-    permissions as for any other file. A concurrent delete may prune the freshly created folder before the
-    temp file exists, hence the retry.
-    """
-    last_error: OSError | None = None
-    for _ in range(10):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as exc:
-            raise ObjectStoreError(f"cannot create folder {folder}: a part of that path is a file") from exc
-        tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-        except (FileNotFoundError, FileExistsError) as exc:
-            last_error = exc
-            continue
-        return fd, tmp
-    raise ObjectStoreError(f"could not create a temp file in {folder}: {last_error}")
-
-
 def _atomic_write(dest: Path, fill: Callable[[IO[bytes]], T]) -> tuple[T, os.stat_result]:
-    """Write ``dest`` via a temp file in the same folder: fill, fsync, ``os.replace``, fsync the folder.
+    """Write the local file ``dest`` (outside any store: a download's target) as :func:`_atomic_write_in` does,
+    creating its folder if needed.
 
     Returns ``fill``'s result and the fstat of the written file (taken before the rename, so it describes
     *our* content even if a concurrent writer replaces ``dest`` right after). On any error, including
-    ``KeyboardInterrupt``, the temp file is removed and ``dest`` is untouched.
+    ``KeyboardInterrupt``, the temp file is removed and ``dest`` is untouched. A concurrent delete may prune
+    the freshly created folder before the temp file exists, hence the retry.
     """
-    fd, tmp = _open_temp(dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            result = fill(f)
-            f.flush()
-            os.fsync(f.fileno())
-            st = os.fstat(f.fileno())
+    for _ in range(10):
         try:
-            os.replace(tmp, dest)
-        except IsADirectoryError as exc:
-            raise ObjectStoreError(f"cannot write {dest}: it is a folder holding other objects") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(dest.parent)
-    return result, st
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise ObjectStoreError(f"cannot create folder {dest.parent}: a part of that path is a file") from exc
+        try:
+            return _atomic_write_in(_Folder(dest.parent, None), dest.name, fill)
+        except _Retry:
+            continue
+    raise ObjectStoreError(f"could not create a temp file in {dest.parent}: its folder kept vanishing")
 
 
 def _copy_chunks(chunks: Iterable[bytes]) -> Callable[[IO[bytes]], tuple[int, str]]:
@@ -537,8 +509,10 @@ class _Retry(Exception):
 
 
 def _atomic_write_in(folder: _Folder, name: str, fill: Callable[[IO[bytes]], T]) -> tuple[T, os.stat_result]:
-    """:func:`_atomic_write` inside an open store folder: the temp file, the rename and the fsync all act on
-    that folder's descriptor, so a folder swapped for a link mid-write cannot redirect the write."""
+    """Write ``name`` in ``folder`` via a temp file beside it: fill, fsync, rename, fsync the folder.
+
+    Inside a store the folder is open by descriptor, so the temp file, the rename and the fsync all act on it
+    and a folder swapped for a link mid-write cannot redirect the write."""
     tmp = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
     try:
         fd = folder.open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
