@@ -30,6 +30,18 @@ DEFAULT_S3_MAX_ATTEMPTS = 5
 #: ``STICKYPI_<STAGE>_BUNDLE``: a local bundle a stage's assets use instead of the registry's current version.
 BUNDLE_VARIABLE = re.compile(r"^STICKYPI_([A-Z0-9]+)_BUNDLE$")
 
+#: The numeric settings with a lower bound, read the same way: ``(field, default, least value, type, what a value
+#: must be)``; the variable of a field is ``STICKYPI_<FIELD>``.
+_BOUNDED_NUMBERS: tuple[tuple[str, float, float, type, str], ...] = (
+    ("promotion_tolerance", 0, 0, float, "a number >= 0 (how much worse a new model may be)"),
+    ("auto_refresh_days", DEFAULT_AUTO_REFRESH_DAYS, 0, int, "a whole number of days >= 0 (0 = never automatic)"),
+    ("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS, 1, int, "a whole number of pixels >= 1"),
+    ("max_object_bytes", DEFAULT_MAX_OBJECT_BYTES, 1, int, "a whole number of bytes >= 1"),
+    ("s3_connect_timeout", DEFAULT_S3_CONNECT_TIMEOUT, 0.001, float, "a number of seconds > 0"),
+    ("s3_read_timeout", DEFAULT_S3_READ_TIMEOUT, 0.001, float, "a number of seconds > 0"),
+    ("s3_max_attempts", DEFAULT_S3_MAX_ATTEMPTS, 1, int, "a whole number of attempts >= 1"),
+)
+
 #: Every variable :meth:`Settings.from_env` reads (``<STAGE>`` stands for each stage of ``ml.stages``).
 VARIABLES = (
     "STICKYPI_DATA_ROOT",
@@ -104,6 +116,10 @@ class Settings:
             value = env.get(name)
             return value if value not in (None, "") else default
 
+        def bounded(name: str, default: float, minimum: float, kind: type, expected: str):
+            variable = f"STICKYPI_{name.upper()}"
+            return _parse(variable, get(variable, str(default)), _at_least(minimum, kind), expected)
+
         root = Path(get("STICKYPI_DATA_ROOT", DEFAULT_DATA_ROOT) or DEFAULT_DATA_ROOT).expanduser().resolve()
         warehouse = Path(get("STICKYPI_WAREHOUSE_PATH") or root / "warehouse.duckdb").expanduser()
         published = Path(get("STICKYPI_PUBLISHED_PATH") or root / "warehouse_published.duckdb").expanduser()
@@ -117,27 +133,7 @@ class Settings:
             s3_endpoint_url=get("STICKYPI_S3_ENDPOINT_URL"),
             s3_region=get("STICKYPI_S3_REGION"),
             px_per_mm=_positive("STICKYPI_PX_PER_MM", get("STICKYPI_PX_PER_MM"), "a positive number (pixels per mm)"),
-            promotion_tolerance=_parse("STICKYPI_PROMOTION_TOLERANCE", get("STICKYPI_PROMOTION_TOLERANCE", "0"),
-                                       _at_least_zero(float),
-                                       "a number >= 0 (how much worse a new model may be)"),  # fmt: skip
-            auto_refresh_days=_parse("STICKYPI_AUTO_REFRESH_DAYS", get("STICKYPI_AUTO_REFRESH_DAYS",
-                                     str(DEFAULT_AUTO_REFRESH_DAYS)), _at_least_zero(int),
-                                     "a whole number of days >= 0 (0 = never automatic)"),  # fmt: skip
-            max_image_pixels=_parse("STICKYPI_MAX_IMAGE_PIXELS", get("STICKYPI_MAX_IMAGE_PIXELS",
-                                    str(DEFAULT_MAX_IMAGE_PIXELS)), _at_least(1, int),
-                                    "a whole number of pixels >= 1"),  # fmt: skip
-            max_object_bytes=_parse("STICKYPI_MAX_OBJECT_BYTES", get("STICKYPI_MAX_OBJECT_BYTES",
-                                    str(DEFAULT_MAX_OBJECT_BYTES)), _at_least(1, int),
-                                    "a whole number of bytes >= 1"),  # fmt: skip
-            s3_connect_timeout=_parse("STICKYPI_S3_CONNECT_TIMEOUT", get("STICKYPI_S3_CONNECT_TIMEOUT",
-                                      str(DEFAULT_S3_CONNECT_TIMEOUT)), _at_least(0.001, float),
-                                      "a number of seconds > 0"),  # fmt: skip
-            s3_read_timeout=_parse("STICKYPI_S3_READ_TIMEOUT", get("STICKYPI_S3_READ_TIMEOUT",
-                                   str(DEFAULT_S3_READ_TIMEOUT)), _at_least(0.001, float),
-                                   "a number of seconds > 0"),  # fmt: skip
-            s3_max_attempts=_parse("STICKYPI_S3_MAX_ATTEMPTS", get("STICKYPI_S3_MAX_ATTEMPTS",
-                                   str(DEFAULT_S3_MAX_ATTEMPTS)), _at_least(1, int),
-                                   "a whole number of attempts >= 1"),  # fmt: skip
+            **{row[0]: bounded(*row) for row in _BOUNDED_NUMBERS},
             model_bundles={
                 match.group(1).lower(): Path(value).expanduser()
                 for name, value in env.items()
@@ -151,10 +147,6 @@ def _parse(name: str, text: str | None, convert, expected: str):
         return convert(text)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}={text!r} must be {expected}") from exc
-
-
-def _at_least_zero(kind):
-    return _at_least(0, kind)
 
 
 def _at_least(minimum: float, kind):

@@ -7,6 +7,7 @@ No Dagster here: the commands that only read or write the store, the warehouse o
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from stickypi_assets.ml.devices import gpu_flag_device
 from stickypi_assets.settings import Settings
@@ -17,6 +18,16 @@ from stickypi_assets.storage.warehouse import Warehouse
 
 def add_gpu_flag(parser: argparse.ArgumentParser, what: str = "run") -> None:
     parser.add_argument("-g", "--gpu", action="store_true", help=f"{what} on CUDA (an error if there is none)")
+
+
+def add_command_group(
+    subparsers: argparse._SubParsersAction, name: str, help: str, *, dest: str | None = None
+) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """``stickypi <name> ACTION``: the command's parser and its required actions (``args.<name>_command``, or
+    ``args.<dest>``, names the action given)."""
+    parser = subparsers.add_parser(name, help=help)
+    actions = parser.add_subparsers(dest=dest or f"{name}_command", required=True, metavar="ACTION")
+    return parser, actions
 
 
 def add_bundle_action(
@@ -44,6 +55,28 @@ def add_bundle_action(
 def device(args: argparse.Namespace) -> str:
     """The torch device of a command's ``--gpu`` flag."""
     return gpu_flag_device(getattr(args, "gpu", False))
+
+
+def report_training(
+    result: Any, done: str, counts: tuple[int, int, str], validation: str | None, skipped: list[tuple[object, str]],
+    what_skipped: str,
+) -> int:  # fmt: skip
+    """What a stage's ``train`` prints: what was trained (``done``) on how many ``(train, validation, unit)``, in
+    how long and into which weights (``result.seconds``, ``.weights``, ``.version``), its last validation (when
+    there was one) and each input left out as ``  <item>: <reason>`` under ``<count> <what_skipped>:``. Exit
+    status 0: a skipped input is reported, not a failure."""
+    n_train, n_validation, unit = counts
+    print(
+        f"trained {done} ({n_train} train / {n_validation} validation {unit}) in {result.seconds:.0f} s "
+        f"-> {result.weights} (version {result.version})"
+    )
+    if validation:
+        print(validation)
+    if skipped:
+        print(f"{len(skipped)} {what_skipped}:")
+        for item, reason in skipped:
+            print(f"  {item}: {reason}")
+    return 0
 
 
 def exit_status(failures: list[tuple[object, str]], what: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from stickypi_assets.cli.common import exit_status, object_store, warehouse
+from stickypi_assets.cli.common import add_command_group, exit_status, object_store, warehouse
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
@@ -36,8 +36,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``images`` (``index``, ``audit``) on the main CLI's sub-parsers."""
-    images = subparsers.add_parser("images", help="raw image ingestion without Dagster")
-    images_sub = images.add_subparsers(dest="images_command", required=True, metavar="ACTION")
+    images, images_sub = add_command_group(subparsers, "images", "raw image ingestion without Dagster")
     index = images_sub.add_parser("index", help="index one device-day into table 'images'")
     index.add_argument("--device", required=True, help="device id (8 hex digits)")
     index.add_argument("--date", required=True, help="UTC day, YYYY-MM-DD")

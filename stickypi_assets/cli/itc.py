@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stickypi_assets.cli.common import add_bundle_action, device, exit_status
+from stickypi_assets.cli.common import add_bundle_action, add_command_group, device, exit_status, report_training
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
@@ -29,17 +29,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.itc.train import train
 
     result = train(args.bundle_dir, restart=args.restart_training, device=device(args), max_iter=args.max_iter)
-    print(
-        f"trained rounds {result.start_round}..{result.rounds} ({result.n_train} train / {result.n_validation} "
-        f"validation tuboids) in {result.seconds:.0f} s -> {result.weights} (version {result.version})"
+    validation = "validation: " + json.dumps(result.last_validation) if result.last_validation else None
+    return report_training(
+        result, f"rounds {result.start_round}..{result.rounds}", (result.n_train, result.n_validation, "tuboids"),
+        validation, result.report.skipped, "annotated tuboid(s) skipped (see output/dataset.json)",
     )
-    if result.last_validation:
-        print("validation: " + json.dumps(result.last_validation))
-    if result.report.skipped:
-        print(f"{len(result.report.skipped)} annotated tuboid(s) skipped (see output/dataset.json):")
-        for tuboid_id, reason in result.report.skipped:
-            print(f"  {tuboid_id}: {reason}")
-    return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -53,8 +47,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``itc`` (with ``predict-dir``, ``train``, ``validate``) on the main CLI's sub-parsers."""
-    itc = subparsers.add_parser("itc", help="Insect Tuboid Classifier tools")
-    sub = itc.add_subparsers(dest="itc_command", required=True, metavar="ACTION")
+    itc, sub = add_command_group(subparsers, "itc", "Insect Tuboid Classifier tools")
     add_bundle_action(
         sub, "predict-dir", _cmd_predict_dir, "classify every tuboid folder under --target into <target>/results.csv",
         bundle="ITC bundle with output/model_final.pth", target="folder searched recursively for */metadata.txt",

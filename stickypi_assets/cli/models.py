@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from stickypi_assets.cli.common import registry, warehouse
+from stickypi_assets.cli.common import add_command_group, registry, warehouse
 from stickypi_assets.ml.stages import STAGES
 
 
@@ -80,8 +80,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``models`` (``list``, ``promote``) on the main CLI's sub-parsers."""
-    models = subparsers.add_parser("models", help="model registry: list versions, set the current one by hand")
-    sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    models, sub = add_command_group(subparsers, "models", "model registry: list versions, set the current one by hand")
     lst = sub.add_parser("list", help="every registered version, its validation metric and which is current")
     lst.add_argument("--stage", choices=list(STAGES), help="only this stage")
     lst.set_defaults(func=_cmd_list)

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from stickypi_assets.cli.common import add_bundle_action, device
+from stickypi_assets.cli.common import add_bundle_action, add_command_group, device
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
@@ -47,8 +47,7 @@ def _cmd_candidates(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``sim`` (``predict-dir``, ``train``, ``validate``, ``make-candidates``) on the main CLI."""
-    sim = subparsers.add_parser("sim", help="Siamese Insect Matcher tools")
-    sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
+    sim, sim_sub = add_command_group(subparsers, "sim", "Siamese Insect Matcher tools")
     add_bundle_action(
         sim_sub, "predict-dir", _cmd_predict_dir,
         "track <target>/*.svg (one device; a_<stem>.svg replaces <stem>.svg) into <target>/tuboids/",

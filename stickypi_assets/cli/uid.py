@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stickypi_assets.cli.common import add_bundle_action, device, exit_status
+from stickypi_assets.cli.common import add_bundle_action, add_command_group, device, exit_status, report_training
 
 
 def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
@@ -91,17 +91,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.uid.train import train
 
     result = train(args.bundle_dir, restart=args.restart_training, device=device(args), max_iter=args.max_iter)
-    print(
-        f"trained {result.iterations} iterations ({result.n_train_images} train / {result.n_validation_images} "
-        f"validation images) in {result.seconds:.0f} s -> {result.weights} (version {result.version})"
+    losses = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.validation_losses.items()))
+    return report_training(
+        result, f"{result.iterations} iterations", (result.n_train_images, result.n_validation_images, "images"),
+        f"validation losses: {losses}" if losses else None,
+        result.skipped, "unreadable annotation SVG(s) skipped (see output/metrics.jsonl)",
     )
-    if result.validation_losses:
-        print("validation losses: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.validation_losses.items())))
-    if result.skipped:
-        print(f"{len(result.skipped)} unreadable annotation SVG(s) skipped (see output/metrics.jsonl):")
-        for file, reason in result.skipped:
-            print(f"  {file}: {reason}")
-    return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -115,8 +110,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``uid`` (``check-data``, ``predict-dir``, ``train``, ``validate``) on the main CLI's sub-parsers."""
-    uid = subparsers.add_parser("uid", help="Universal Insect Detector tools")
-    uid_sub = uid.add_subparsers(dest="uid_command", required=True, metavar="ACTION")
+    uid, uid_sub = add_command_group(subparsers, "uid", "Universal Insect Detector tools")
     check = uid_sub.add_parser(
         "check-data", help="parse every <bundle>/data/*.svg and report instances, split and warnings"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stickypi_assets.cli.common import warehouse
+from stickypi_assets.cli.common import add_command_group, warehouse
 
 
 def _cmd_warehouse(args: argparse.Namespace) -> int:
@@ -22,8 +22,7 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``warehouse`` (``rebuild``, ``publish``, ``sql``) on the main CLI's sub-parsers."""
-    wh = subparsers.add_parser("warehouse", help="DuckDB warehouse maintenance and queries")
-    wh_sub = wh.add_subparsers(dest="action", required=True, metavar="ACTION")
+    wh, wh_sub = add_command_group(subparsers, "warehouse", "DuckDB warehouse maintenance and queries", dest="action")
     wh_sub.add_parser("rebuild", help="reload every table from its Parquet partitions in the object store")
     wh_sub.add_parser("publish", help="refresh the analysts' read copy")
     sql = wh_sub.add_parser("sql", help="run a read query (on the published copy by default)")

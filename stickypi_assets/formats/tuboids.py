@@ -22,10 +22,11 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -250,6 +251,42 @@ def masked_square_tile(
     top, left = (size - new_h) // 2, (size - new_w) // 2
     tile[top : top + new_h, left : left + new_w] = crop
     return tile, scale
+
+
+def tile_scale(polygon: np.ndarray, width: int, height: int, size: int = TILE_SIZE) -> float:
+    """``size / max(h, w)`` of the polygon's bbox clipped to the image: the ``metadata.txt`` scale of a frame that
+    gets no tile (the value :func:`masked_square_tile` returns for a tiled one)."""
+    x, y, w, h = cv2.boundingRect(np.asarray(polygon, dtype=np.int32).reshape(-1, 2))
+    cw = min(x + w, width) - max(x, 0)
+    ch = min(y + h, height) - max(y, 0)
+    return size / max(cw, ch, 1)
+
+
+def within_tile_window(datetimes: Sequence[datetime]) -> list[bool]:
+    """Per frame of a tuboid (chronological), whether it gets a tile: within ``TILE_WINDOW_S`` of the first."""
+    return [(t - datetimes[0]).total_seconds() <= TILE_WINDOW_S for t in datetimes]
+
+
+_Item = TypeVar("_Item")
+
+
+def tile_budget_groups(items: Iterable[_Item], n_tiles: Callable[[_Item], int], max_tiles: int) -> list[list[_Item]]:
+    """``items`` in order, cut into groups whose tiles add up to at most ``max_tiles`` (an item with more is a group
+    of its own): a tuboid writer holds one group's tiles in memory at a time, and each source image is decoded once
+    per group."""
+    groups: list[list[_Item]] = []
+    current: list[_Item] = []
+    budget = 0
+    for item in items:
+        n = n_tiles(item)
+        if current and budget + n > max_tiles:
+            groups.append(current)
+            current, budget = [], 0
+        current.append(item)
+        budget += n
+    if current:
+        groups.append(current)
+    return groups
 
 
 def tile_grid(tiles: Sequence[np.ndarray]) -> np.ndarray:

@@ -42,7 +42,7 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -518,6 +518,16 @@ def read_embedded_image(elem: ET.Element, ctm: np.ndarray, name: str, error: typ
 # -- metadata ---------------------------------------------------------------------------------------------
 
 
+def _numpy_or_str(obj: Any, convert: Callable[[Any], Any]) -> Any:
+    """The last rule of both metadata encoders: a numpy scalar or array becomes its Python value (then encoded by
+    ``convert`` like any other), anything else that is still unknown its ``str``."""
+    if isinstance(obj, np.generic):
+        return convert(obj.item())
+    if isinstance(obj, np.ndarray):
+        return convert(obj.tolist())
+    return str(obj)
+
+
 def _to_json_value(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _to_json_value(v) for k, v in obj.items()}
@@ -529,11 +539,7 @@ def _to_json_value(obj: Any) -> Any:
         return {_BYTES_TAG: base64.b64encode(bytes(obj)).decode("ascii")}
     if obj is None or isinstance(obj, str | int | float | bool):
         return obj
-    if isinstance(obj, np.generic):
-        return _to_json_value(obj.item())
-    if isinstance(obj, np.ndarray):
-        return _to_json_value(obj.tolist())
-    return str(obj)
+    return _numpy_or_str(obj, _to_json_value)
 
 
 def _from_json_object(obj: dict[str, Any]) -> Any:
@@ -571,11 +577,7 @@ def _literal_safe(obj: Any) -> Any:
         return obj
     if isinstance(obj, bytearray):
         return bytes(obj)
-    if isinstance(obj, np.generic):
-        return _literal_safe(obj.item())
-    if isinstance(obj, np.ndarray):
-        return _literal_safe(obj.tolist())
-    return str(obj)
+    return _numpy_or_str(obj, _literal_safe)
 
 
 def legacy_desc(metadata: dict[str, Any]) -> str:
@@ -604,28 +606,30 @@ def read_json_metadata(root: ET.Element, element_id: str, name: str, warnings: l
         return None
 
 
+def _literal_dict(text: str, what: str, name: str, warnings: list[str]) -> dict[str, Any] | None:
+    """``text`` read as a Python dict literal (the legacy metadata forms), or ``None`` with a warning naming
+    ``what`` when it is not one."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        warnings.append(f"{name}: cannot parse {what} ({type(exc).__name__}: {exc})")
+        return None
+    if isinstance(value, dict):
+        return value
+    warnings.append(f"{name}: {what} is a {type(value).__name__}, not a dict")
+    return None
+
+
 def read_legacy_metadata(root: ET.Element, image_elem: ET.Element, name: str, warnings: list[str]) -> dict[str, Any]:
     """``desc`` of the image (Python repr), else a single ``<sticky metadata=…>``, else ``{}``."""
     desc = image_elem.get("desc")
-    if desc:
-        try:
-            value = ast.literal_eval(desc)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-            warnings.append(f"{name}: cannot parse the image's desc metadata ({type(exc).__name__}: {exc})")
-        else:
-            if isinstance(value, dict):
-                return value
-            warnings.append(f"{name}: the image's desc metadata is a {type(value).__name__}, not a dict")
+    if desc and (value := _literal_dict(desc, "the image's desc metadata", name, warnings)) is not None:
+        return value
     sticky = [e for e in root.iter() if isinstance(e.tag, str) and e.tag.rpartition("}")[2] == "sticky"]
     if len(sticky) == 1 and sticky[0].get("metadata"):
-        try:
-            value = ast.literal_eval(sticky[0].get("metadata", ""))
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-            warnings.append(f"{name}: cannot parse <sticky metadata> ({type(exc).__name__}: {exc})")
-        else:
-            if isinstance(value, dict):
-                return value
-            warnings.append(f"{name}: <sticky metadata> is a {type(value).__name__}, not a dict")
+        value = _literal_dict(sticky[0].get("metadata", ""), "<sticky metadata>", name, warnings)
+        if value is not None:
+            return value
     elif len(sticky) > 1:
         warnings.append(f"{name}: {len(sticky)} <sticky> elements; expected one")
     if not desc and not sticky:

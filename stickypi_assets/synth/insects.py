@@ -79,6 +79,35 @@ class _Painter:
     def new_mask(self) -> np.ndarray:
         return np.zeros((self.size, self.size), np.uint8)
 
+    @property
+    def centre(self) -> np.ndarray:
+        return np.array([self.size / 2, self.size / 2])
+
+    def ellipse(
+        self, centre: tuple[float, float], axes: tuple[float, float], colour: tuple[float, float, float],
+        opacity: float = 1.0,
+    ) -> np.ndarray:  # fmt: skip
+        """Paint a filled ellipse (a body part); returns its mask, which later details are clipped to."""
+        mask = self.new_mask()
+        _ellipse(mask, centre, axes)
+        self.paint(mask, colour, opacity)
+        return mask
+
+    def line(
+        self, pts: list[tuple[float, float]], thickness: float, colour: tuple[float, float, float],
+        opacity: float = 1.0, *, clip: np.ndarray | None = None,
+    ) -> None:  # fmt: skip
+        """Paint a polyline (a seam, a proboscis), kept inside the ``clip`` mask when one is given."""
+        mask = self.new_mask()
+        _polyline(mask, pts, thickness)
+        self.paint(mask if clip is None else cv2.bitwise_and(mask, clip), colour, opacity)
+
+    def highlight(self, centre: tuple[float, float], axes: tuple[float, float], blur: float, factor: float) -> None:
+        """Brighten (or darken) the colour under a blurred ellipse: the gloss of a body."""
+        mask = self.new_mask()
+        _ellipse(mask, centre, axes)
+        self.shade(cv2.GaussianBlur(mask, (0, 0), blur), factor)
+
     def paint(self, mask: np.ndarray, colour: tuple[float, float, float], opacity: float = 1.0) -> None:
         x, y, w, h = cv2.boundingRect(mask)
         if w == 0 or h == 0 or opacity <= 0:
@@ -129,6 +158,11 @@ def _jitter_colour(colour: tuple[int, int, int], rng: np.random.Generator, amoun
     f = 1.0 + rng.uniform(-amount, amount)
     tint = rng.uniform(-amount / 2, amount / 2, 3)
     return tuple(float(np.clip(c * f * (1 + t), 0, 255)) for c, t in zip(colour, tint, strict=True))
+
+
+def _body_colours(spec: TaxonSpec, rng: np.random.Generator, body_amount: float = 0.1) -> tuple[tuple, tuple]:
+    """This individual's body and dark colours (in that order from ``rng``): the taxon's, slightly varied."""
+    return _jitter_colour(spec.body, rng, body_amount), _jitter_colour(spec.dark, rng, 0.05)
 
 
 # -- body plans ---------------------------------------------------------------------------------------------
@@ -194,43 +228,33 @@ def _wings(
 
 
 def _draw_fly(p: _Painter, rng: np.random.Generator, u: float, spec: TaxonSpec, small: bool) -> None:
-    c = np.array([p.size / 2, p.size / 2])
-    body = _jitter_colour(spec.body, rng)
-    dark = _jitter_colour(spec.dark, rng, 0.05)
+    c = p.centre
+    body, dark = _body_colours(spec, rng)
     _legs(p, rng, c, u, (-0.22 * u, -0.14 * u, -0.06 * u), 0.26 * u, (0.5, 0.55, 0.62), 0.035 * u, dark)
-    abdomen = p.new_mask()
-    _ellipse(abdomen, (c[0], c[1] + 0.18 * u), (0.17 * u, 0.3 * u))
-    p.paint(abdomen, body)
+    abdomen = p.ellipse((c[0], c[1] + 0.18 * u), (0.17 * u, 0.3 * u), body)
     stripes = p.new_mask()
     for k in range(3):
         y = c[1] + (0.06 + 0.11 * k) * u
         _polyline(stripes, [(c[0] - 0.17 * u, y), (c[0] + 0.17 * u, y)], 0.03 * u)
     p.paint(cv2.bitwise_and(stripes, abdomen), dark, 0.7)
     _wings(p, rng, c, u, spec, -0.12 * u, 0.8 if small else 0.74, 0.3, rng.uniform(15, 42), spot=small)
-    thorax = p.new_mask()
-    _ellipse(thorax, (c[0], c[1] - 0.15 * u), (0.16 * u, 0.16 * u))
-    p.paint(thorax, body)
+    thorax = p.ellipse((c[0], c[1] - 0.15 * u), (0.16 * u, 0.16 * u), body)
     if not small:  # dorsal stripes of a house fly
         lines = p.new_mask()
         for dx in (-0.06, 0.0, 0.06):
             _polyline(lines, [(c[0] + dx * u, c[1] - 0.27 * u), (c[0] + dx * u, c[1] - 0.04 * u)], 0.025 * u)
         p.paint(cv2.bitwise_and(lines, thorax), dark, 0.6)
-    head = p.new_mask()
-    _ellipse(head, (c[0], c[1] - 0.36 * u), (0.14 * u, 0.09 * u))
-    p.paint(head, body)
+    p.ellipse((c[0], c[1] - 0.36 * u), (0.14 * u, 0.09 * u), body)
     eyes = p.new_mask()
     for side in (-1, 1):
         _ellipse(eyes, (c[0] + side * 0.085 * u, c[1] - 0.37 * u), (0.065 * u, 0.08 * u))
     p.paint(eyes, _jitter_colour(spec.accent, rng, 0.08))
-    hl = p.new_mask()
-    _ellipse(hl, (c[0] - 0.05 * u, c[1] - 0.18 * u), (0.05 * u, 0.05 * u))
-    p.shade(cv2.GaussianBlur(hl, (0, 0), 0.03 * u + 0.5), 1.5)
+    p.highlight((c[0] - 0.05 * u, c[1] - 0.18 * u), (0.05 * u, 0.05 * u), 0.03 * u + 0.5, 1.5)
 
 
 def _draw_gnat(p: _Painter, rng: np.random.Generator, u: float, spec: TaxonSpec) -> None:
-    c = np.array([p.size / 2, p.size / 2])
-    body = _jitter_colour(spec.body, rng)
-    dark = _jitter_colour(spec.dark, rng, 0.05)
+    c = p.centre
+    body, dark = _body_colours(spec, rng)
     _legs(p, rng, c, u, (-0.2 * u, -0.13 * u, -0.06 * u), 0.14 * u, (0.7, 0.8, 0.95), 0.025 * u, dark)
     antennae = p.new_mask()
     for side in (-1, 1):
@@ -239,47 +263,31 @@ def _draw_gnat(p: _Painter, rng: np.random.Generator, u: float, spec: TaxonSpec)
         tip2 = tip1 + 0.2 * u * np.array([side * math.sin(math.radians(bend)), -math.cos(math.radians(bend))])
         _polyline(antennae, [(c[0], c[1] - 0.36 * u), tuple(tip1), tuple(tip2)], 0.022 * u)
     p.paint(antennae, dark)
-    abdomen = p.new_mask()
-    _ellipse(abdomen, (c[0], c[1] + 0.16 * u), (0.09 * u, 0.3 * u))
-    p.paint(abdomen, body)
+    p.ellipse((c[0], c[1] + 0.16 * u), (0.09 * u, 0.3 * u), body)
     _wings(p, rng, c, u, spec, -0.15 * u, 0.68, 0.24, rng.uniform(18, 34))
-    thorax = p.new_mask()
-    _ellipse(thorax, (c[0], c[1] - 0.16 * u), (0.11 * u, 0.13 * u))
-    p.paint(thorax, body)
-    head = p.new_mask()
-    _ellipse(head, (c[0], c[1] - 0.33 * u), (0.07 * u, 0.06 * u))
-    p.paint(head, dark)
+    p.ellipse((c[0], c[1] - 0.16 * u), (0.11 * u, 0.13 * u), body)
+    p.ellipse((c[0], c[1] - 0.33 * u), (0.07 * u, 0.06 * u), dark)
 
 
 def _draw_mosquito(p: _Painter, rng: np.random.Generator, u: float, spec: TaxonSpec) -> None:
-    c = np.array([p.size / 2, p.size / 2])
-    body = _jitter_colour(spec.body, rng)
-    dark = _jitter_colour(spec.dark, rng, 0.05)
+    c = p.centre
+    body, dark = _body_colours(spec, rng)
     _legs(p, rng, c, u, (-0.22 * u, -0.17 * u, -0.12 * u), 0.1 * u, (1.0, 1.15, 1.35), 0.022 * u, dark)
-    proboscis = p.new_mask()
-    _polyline(proboscis, [(c[0], c[1] - 0.33 * u), (c[0], c[1] - 0.58 * u)], 0.025 * u)
-    p.paint(proboscis, dark)
-    abdomen = p.new_mask()
-    _ellipse(abdomen, (c[0], c[1] + 0.2 * u), (0.06 * u, 0.33 * u))
-    p.paint(abdomen, body)
+    p.line([(c[0], c[1] - 0.33 * u), (c[0], c[1] - 0.58 * u)], 0.025 * u, dark)
+    abdomen = p.ellipse((c[0], c[1] + 0.2 * u), (0.06 * u, 0.33 * u), body)
     bands = p.new_mask()
     for k in range(5):
         y = c[1] + (-0.05 + 0.11 * k) * u
         _polyline(bands, [(c[0] - 0.07 * u, y), (c[0] + 0.07 * u, y)], 0.025 * u)
     p.paint(cv2.bitwise_and(bands, abdomen), (150, 160, 165), 0.6)
     _wings(p, rng, c, u, spec, -0.16 * u, 0.62, 0.13, rng.uniform(4, 14))
-    thorax = p.new_mask()
-    _ellipse(thorax, (c[0], c[1] - 0.17 * u), (0.09 * u, 0.11 * u))
-    p.paint(thorax, body)
-    head = p.new_mask()
-    _ellipse(head, (c[0], c[1] - 0.31 * u), (0.055 * u, 0.05 * u))
-    p.paint(head, dark)
+    p.ellipse((c[0], c[1] - 0.17 * u), (0.09 * u, 0.11 * u), body)
+    p.ellipse((c[0], c[1] - 0.31 * u), (0.055 * u, 0.05 * u), dark)
 
 
 def _draw_leafhopper(p: _Painter, rng: np.random.Generator, u: float, spec: TaxonSpec) -> None:
-    c = np.array([p.size / 2, p.size / 2])
-    body = _jitter_colour(spec.body, rng, 0.12)
-    dark = _jitter_colour(spec.dark, rng, 0.05)
+    c = p.centre
+    body, dark = _body_colours(spec, rng, 0.12)
     _legs(p, rng, c, u, (-0.2 * u, -0.05 * u, 0.05 * u), 0.2 * u, (0.25, 0.3, 0.45), 0.03 * u, dark)
     w = rng.uniform(0.23, 0.28) * u
     outline = np.array(
@@ -311,26 +319,19 @@ def _draw_leafhopper(p: _Painter, rng: np.random.Generator, u: float, spec: Taxo
         )
         cv2.fillPoly(tegmina, [np.round(pts * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
     p.paint(cv2.bitwise_and(tegmina, mask), _jitter_colour(spec.wing, rng, 0.08), spec.wing_opacity)
-    seam = p.new_mask()
-    _polyline(seam, [(c[0], c[1] - 0.18 * u), (c[0], c[1] + 0.49 * u)], 0.025 * u)
-    p.paint(cv2.bitwise_and(seam, mask), dark, 0.8)
+    p.line([(c[0], c[1] - 0.18 * u), (c[0], c[1] + 0.49 * u)], 0.025 * u, dark, 0.8, clip=mask)
     eyes = p.new_mask()
     for side in (-1, 1):
         _ellipse(eyes, (c[0] + side * w * 0.62, c[1] - 0.36 * u), (0.06 * u, 0.045 * u))
     p.paint(eyes, dark, 0.9)
-    hl = p.new_mask()
-    _ellipse(hl, (c[0] - 0.3 * w, c[1] - 0.05 * u), (0.05 * u, 0.2 * u))
-    p.shade(cv2.GaussianBlur(hl, (0, 0), 0.03 * u + 0.5), 1.25)
+    p.highlight((c[0] - 0.3 * w, c[1] - 0.05 * u), (0.05 * u, 0.2 * u), 0.03 * u + 0.5, 1.25)
 
 
 def _draw_beetle(p: _Painter, rng: np.random.Generator, u: float, spec: TaxonSpec) -> None:
-    c = np.array([p.size / 2, p.size / 2])
-    body = _jitter_colour(spec.body, rng, 0.12)
-    dark = _jitter_colour(spec.dark, rng, 0.05)
+    c = p.centre
+    body, dark = _body_colours(spec, rng, 0.12)
     _legs(p, rng, c, u, (-0.15 * u, 0.0, 0.12 * u), 0.3 * u, (0.25, 0.28, 0.3), 0.05 * u, dark)
-    elytra = p.new_mask()
-    _ellipse(elytra, (c[0], c[1] + 0.08 * u), (0.42 * u, 0.4 * u))
-    p.paint(elytra, body)
+    elytra = p.ellipse((c[0], c[1] + 0.08 * u), (0.42 * u, 0.4 * u), body)
     spots = p.new_mask()
     n_spots = int(rng.integers(2, 8))
     for _ in range(n_spots):
@@ -340,22 +341,14 @@ def _draw_beetle(p: _Painter, rng: np.random.Generator, u: float, spec: TaxonSpe
         for side in (-1, 1):  # symmetric, as on real ladybirds
             _ellipse(spots, (c[0] + side * sx, c[1] + sy), (r, r))
     p.paint(cv2.bitwise_and(spots, elytra), dark, 0.95)
-    suture = p.new_mask()
-    _polyline(suture, [(c[0], c[1] - 0.25 * u), (c[0], c[1] + 0.47 * u)], 0.025 * u)
-    p.paint(cv2.bitwise_and(suture, elytra), dark, 0.6)
-    pronotum = p.new_mask()
-    _ellipse(pronotum, (c[0], c[1] - 0.3 * u), (0.3 * u, 0.13 * u))
-    p.paint(pronotum, dark)
+    p.line([(c[0], c[1] - 0.25 * u), (c[0], c[1] + 0.47 * u)], 0.025 * u, dark, 0.6, clip=elytra)
+    pronotum = p.ellipse((c[0], c[1] - 0.3 * u), (0.3 * u, 0.13 * u), dark)
     marks = p.new_mask()
     for side in (-1, 1):
         _ellipse(marks, (c[0] + side * 0.18 * u, c[1] - 0.31 * u), (0.07 * u, 0.06 * u))
     p.paint(cv2.bitwise_and(marks, pronotum), spec.accent, 0.9)
-    head = p.new_mask()
-    _ellipse(head, (c[0], c[1] - 0.43 * u), (0.14 * u, 0.06 * u))
-    p.paint(head, dark)
-    hl = p.new_mask()
-    _ellipse(hl, (c[0] - 0.15 * u, c[1] - 0.05 * u), (0.09 * u, 0.07 * u))
-    p.shade(cv2.GaussianBlur(hl, (0, 0), 0.04 * u + 0.5), 1.9)
+    p.ellipse((c[0], c[1] - 0.43 * u), (0.14 * u, 0.06 * u), dark)
+    p.highlight((c[0] - 0.15 * u, c[1] - 0.05 * u), (0.09 * u, 0.07 * u), 0.04 * u + 0.5, 1.9)
 
 
 def procedural_sprite(taxon_key: str, seed: int, px_per_mm: float) -> Sprite:

@@ -50,12 +50,14 @@ from stickypi_assets.formats.tuboids import (
     MIN_FRAMES_TO_WRITE,
     MIN_TILES_TO_READ,
     TILE_SIZE,
-    TILE_WINDOW_S,
     Tuboid,
     TuboidFrame,
     TuboidId,
     draw_context,
     masked_square_tile,
+    tile_budget_groups,
+    tile_scale,
+    within_tile_window,
     write_tuboid,
 )
 from stickypi_assets.storage.keys import ground_truth_key, raw_image_key
@@ -141,15 +143,6 @@ class _Plan:
         return sum(self.tiled)
 
 
-def _clipped_scale(polygon: np.ndarray, width: int, height: int) -> float:
-    """``224 / max(h, w)`` of the polygon bbox clipped to the image: the ``metadata.txt`` scale of a frame
-    that gets no tile (the same value :func:`masked_square_tile` returns for tiled frames)."""
-    x, y, w, h = cv2.boundingRect(polygon)
-    cw = min(x + w, width) - max(x, 0)
-    ch = min(y + h, height) - max(y, 0)
-    return TILE_SIZE / max(cw, ch, 1)
-
-
 def _plans(frames: pd.DataFrame, tracks: pd.DataFrame, skipped: list[tuple[str, str]]) -> list[_Plan]:
     visible = frames[(frames["status"] == "visible") & frames["image_stem"].notna()]
     visible = visible.sort_values(["insect_id", "datetime"], kind="stable")
@@ -165,7 +158,7 @@ def _plans(frames: pd.DataFrame, tracks: pd.DataFrame, skipped: list[tuple[str, 
             skipped.append((insect_id, f"not a tuboid id: {exc}"))
             continue
         times = [parse_stem(r["image_stem"], check_epoch=False).datetime for r in rows]
-        tiled = [(t - times[0]).total_seconds() <= TILE_WINDOW_S for t in times] if times else []
+        tiled = within_tile_window(times)
         if len(rows) < MIN_FRAMES_TO_WRITE or sum(tiled) < MIN_TILES_TO_READ:
             skipped.append(
                 (insect_id, f"{len(rows)} visible frame(s), {sum(tiled)} within 24 h of the first; a tuboid needs "
@@ -174,21 +167,6 @@ def _plans(frames: pd.DataFrame, tracks: pd.DataFrame, skipped: list[tuple[str, 
             continue
         plans.append(_Plan(tid, track, rows, tiled))
     return plans
-
-
-def _groups(plans: Sequence[_Plan], max_tiles: int) -> list[list[_Plan]]:
-    groups: list[list[_Plan]] = []
-    current: list[_Plan] = []
-    budget = 0
-    for plan in plans:
-        if current and budget + plan.n_tiles > max_tiles:
-            groups.append(current)
-            current, budget = [], 0
-        current.append(plan)
-        budget += plan.n_tiles
-    if current:
-        groups.append(current)
-    return groups
 
 
 def _decode(store: ObjectStore, device: str, stem: str) -> np.ndarray:
@@ -222,7 +200,7 @@ def _write_group(store: ObjectStore, root: Path, group: Sequence[_Plan], result:
             if plan.tiled[k]:
                 tiles[(g, k)], scales[(g, k)] = masked_square_tile(image, polygon, size=TILE_SIZE)
             else:
-                scales[(g, k)] = _clipped_scale(polygon, w, h)
+                scales[(g, k)] = tile_scale(polygon, w, h)
             if k == 0:
                 contexts[g] = draw_context(image, cv2.boundingRect(polygon))
         del image
@@ -282,7 +260,7 @@ def write_synth_tuboids(
     result = SynthTuboids(root=root, database=None)
     plans = _plans(frames, tracks, result.skipped)
     root.mkdir(parents=True, exist_ok=True)
-    for group in _groups(plans, max_tiles_in_memory):
+    for group in tile_budget_groups(plans, lambda plan: plan.n_tiles, max_tiles_in_memory):
         _write_group(store, root, group, result)
     result.written.sort(key=lambda t: t.tuboid_id)
     result.skipped.sort()

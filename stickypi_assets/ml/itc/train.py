@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from stickypi_assets.ml import training
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.ml.checkpoints import load_weights_file
 from stickypi_assets.ml.itc.config import ItcConfig, bundle_config, save_config
@@ -87,10 +88,8 @@ class TrainResult:
 
 
 def make_optimizer(net: nn.Module, config: ItcConfig) -> torch.optim.Optimizer:
-    params = [p for p in net.parameters() if p.requires_grad]
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.base_lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.base_lr, momentum=config.lr_momentum, weight_decay=config.weight_decay)
+    return training.make_optimizer(net.parameters(), config.optimizer, config.base_lr, config.lr_momentum,
+                                   config.weight_decay)  # fmt: skip
 
 
 def _check_resumable(checkpoint: Any, config: ItcConfig, path: Path) -> None:
@@ -129,11 +128,7 @@ def train(
     """
     started = time.perf_counter()
     bundle_dir = Path(bundle_dir)
-    config = config or bundle_config(bundle_dir)
-    for warning in config.warnings:
-        log.warning("config: %s", warning)
-    if max_iter is not None:
-        config = config.replace(n_rounds=max_iter)
+    config = training.training_config(config or bundle_config(bundle_dir), "n_rounds", max_iter, log)
     device = torch.device(device)
     data = data or bundle_data(bundle_dir, config)
     output = bundle_dir / WEIGHTS_RELPATH.parent
@@ -241,8 +236,7 @@ def _run(
     try:
         for r, (shots, sizes, targets) in enumerate(loader, start=start):
             lr = config.base_lr * config.gamma**r
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            training.set_lr(optimizer, lr)
             logits = net(shots.to(device), sizes.to(device))
             loss = criterion(logits, targets.to(device))
             if not torch.isfinite(loss):

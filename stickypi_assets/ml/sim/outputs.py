@@ -40,12 +40,14 @@ from stickypi_assets.formats.names import format_datetime
 from stickypi_assets.formats.tuboids import (
     MIN_FRAMES_TO_WRITE,
     TILE_SIZE,
-    TILE_WINDOW_S,
     Tuboid,
     TuboidFrame,
     TuboidId,
     draw_context,
     masked_square_tile,
+    tile_budget_groups,
+    tile_scale,
+    within_tile_window,
     write_tuboid,
 )
 from stickypi_assets.ml.sim.features import Frame
@@ -95,17 +97,8 @@ def bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def tile_scale(polygon: np.ndarray, width: int, height: int, size: int = TILE_SIZE) -> float:
-    """``size / max(h, w)`` of the polygon's bbox clipped to the image (the ``metadata.txt`` scale)."""
-    x, y, w, h = cv2.boundingRect(np.asarray(polygon, dtype=np.int32).reshape(-1, 2))
-    cw = min(x + w, width) - max(x, 0)
-    ch = min(y + h, height) - max(y, 0)
-    return size / max(cw, ch, 1)
-
-
 def _within_tile_window(obs: Sequence[Observation]) -> list[bool]:
-    first = obs[0].datetime
-    return [(o.datetime - first).total_seconds() <= TILE_WINDOW_S for o in obs]
+    return within_tile_window([o.datetime for o in obs])
 
 
 def write_tuboids(
@@ -143,20 +136,8 @@ def write_tuboids(
         writable.append((tub, tid))
     by_index = {r.index: r for r in records}
 
-    # Groups of tuboids whose tiles fit the memory budget.
-    groups: list[list[tuple[TrackedTuboid, TuboidId]]] = []
-    current: list[tuple[TrackedTuboid, TuboidId]] = []
-    budget = 0
-    for item in writable:
-        n = sum(_within_tile_window(item[0].observations))
-        if current and budget + n > max_tiles_in_memory:
-            groups.append(current)
-            current, budget = [], 0
-        current.append(item)
-        budget += n
-    if current:
-        groups.append(current)
-
+    groups = tile_budget_groups(writable, lambda item: sum(_within_tile_window(item[0].observations)),
+                                max_tiles_in_memory)  # fmt: skip
     for group in groups:
         needed: dict[str, Frame] = {}
         for tub, _ in group:

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from stickypi_assets.ml import training
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.ml.sim.config import SimConfig, bundle_config
 from stickypi_assets.ml.sim.dataset import BalancedSampler, PairDataset, PairSource, load_sources
@@ -294,8 +295,7 @@ def train(
                    file=sys.stderr)
         for r in bar:
             lr = base_lr * config.gamma**r
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            training.set_lr(optimizer, lr)
             batch, labels = train_set.training_batch(sampler.sample(config.ims_per_batch), rng)
             optimizer.zero_grad(set_to_none=True)
             loss = _stage_step(net, stage, batch, labels, device)

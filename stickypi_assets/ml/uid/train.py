@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from stickypi_assets.ml import training
 from stickypi_assets.ml.uid.config import UidConfig, bundle_config, save_config
 from stickypi_assets.ml.uid.dataset import (
     AnnotatedImage,
@@ -88,10 +89,8 @@ def lr_factor(iteration: int, config: UidConfig) -> float:
 
 
 def make_optimizer(detector: MaskRCNNDetector, config: UidConfig) -> torch.optim.Optimizer:
-    params = [p for p in detector.parameters() if p.requires_grad]
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.base_lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.base_lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return training.make_optimizer(detector.parameters(), config.optimizer, config.base_lr, config.momentum,
+                                   config.weight_decay)  # fmt: skip
 
 
 def _batches(stream: Iterator[Sample], size: int) -> Iterator[list[Sample]]:
@@ -175,11 +174,7 @@ def train(
     """Train the bundle's detector (see the module docstring); ``max_iter`` overrides ``MAX_ITER``."""
     started = time.perf_counter()
     bundle_dir = Path(bundle_dir)
-    config = config or bundle_config(bundle_dir)
-    for warning in config.warnings:
-        log.warning("config: %s", warning)
-    if max_iter is not None:
-        config = config.replace(max_iter=max_iter)
+    config = training.training_config(config or bundle_config(bundle_dir), "max_iter", max_iter, log)
     output = bundle_dir / "output"
     output.mkdir(parents=True, exist_ok=True)
     save_config(config, output / "config.yaml")
@@ -256,8 +251,7 @@ def _run(
     tick = time.perf_counter()
     for iteration in bar:
         lr = config.base_lr * lr_factor(iteration, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        training.set_lr(optimizer, lr)
         t0 = time.perf_counter()
         batch = next(batches)
         data_time = time.perf_counter() - t0
