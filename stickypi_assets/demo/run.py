@@ -10,7 +10,7 @@
 4. Materializes ``raw_images`` → ``uid_segmentations`` → ``tuboids`` → ``classifications`` for every device-day
    through Dagster, in date order per device (tuboids continue the previous day's tracks). Runs are persisted in the
    repository's Dagster instance when ``DAGSTER_HOME`` is set, so ``make ui`` shows them.
-5. Prints the analysts' views (``captures``, ``daily_taxon_counts``) and the accuracy against the sample's
+5. Prints the analysts' ``captures`` and ``daily_taxon_counts`` and the accuracy against the sample's
    ground truth (detection, count, tracking, capture time, taxonomy).
 
 ``models=False`` stops after ingestion (a quick smoke run).
@@ -184,7 +184,7 @@ def run_demo(
             "SELECT tuboid_id, capture_time, last_seen, taxon, round(confidence, 2) AS confidence, "
             "round(size_px) AS size_px FROM captures ORDER BY capture_time, tuboid_id LIMIT 10", published=True,
         ).to_string(index=False))
-        print("\nView daily_taxon_counts:")
+        print("\nTable daily_taxon_counts:")
         print(warehouse.query(
             'SELECT * FROM daily_taxon_counts ORDER BY device, "date", n_captures DESC, taxon', published=True,
         ).to_string(index=False))  # fmt: skip

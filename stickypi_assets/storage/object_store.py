@@ -487,8 +487,13 @@ class _Folder:
             os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
 
     def entries(self) -> list[os.DirEntry[str]]:
+        return [*self.scan()]
+
+    def scan(self) -> Iterator[os.DirEntry[str]]:
+        """The entries one by one: a caller that stops at the first (is there any object under this device
+        folder?) does not read a folder of thousands of images to the end."""
         with os.scandir(self.fd if self.fd is not None else self.path) as scan:
-            return [*scan]
+            yield from scan
 
     def fsync(self) -> None:
         if self.fd is not None:
@@ -856,8 +861,9 @@ class LocalObjectStore(ObjectStore):
 
     def _walk(self, folder: _Folder, head: str, partial: str) -> Iterator[str]:
         """Keys of the regular files below ``folder`` (names starting with ``partial`` at the top), skipping
-        links, temp files and anything else that is not a plain file or folder."""
-        for entry in folder.entries():
+        links, temp files and anything else that is not a plain file or folder. Lazy: ``_holds_object`` stops at
+        the first key."""
+        for entry in folder.scan():
             name = entry.name
             if partial and not name.startswith(partial):
                 continue

@@ -7,6 +7,7 @@ columns on start (``ALTER TABLE ... ADD COLUMN``), existing rows get NULL.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -64,6 +65,7 @@ def _provenance(stage: str) -> tuple[Column, Column]:
         Column("model_version", "VARCHAR", pa.string(), f"{stage} model version (md5 of its weights)"),
         Column("run_id", "VARCHAR", pa.string(), "run that wrote the row"),
     )
+
 
 IMAGES = TableSpec(
     name="images",
@@ -247,39 +249,147 @@ MODELS = TableSpec(
 TABLES[MODELS.name] = MODELS
 
 
-def analyst_views(px_per_mm: float | None = None) -> dict[str, str]:
-    """``{view name: SELECT}`` of the analysts' views over the partitioned tables (recreated on every start).
+@dataclass(frozen=True)
+class DerivedTable:
+    """A table computed by SQL from other tables, kept up to date by the warehouse in each load's transaction.
 
-    * ``captures``: one row per insect (tuboid). Tuboids the ITC classifies as ``Background`` (dirt, a leaf, a false
-      detection: the reference's label 0) are not insects and are left out; they stay in table ``classifications``.
-      Unclassified tuboids stay in (``taxon = 'unclassified'``). Capture time = the track's first frame ever; last
-      seen over all its days; taxonomy and confidence from the classification of its longest daily segment (ties: the
-      earliest day), the one with the most evidence; size = median over days of the daily median area, in px² and,
-      when ``px_per_mm`` is configured (``STICKYPI_PX_PER_MM``), in mm².
-    * ``daily_taxon_counts``: captures per device, UTC capture date and taxon (``unclassified`` when the
-      tuboid has no classification yet).
+    Why tables and not views: a view recomputes its whole season on every query (each tuboid's longest day, its
+    classification), and a filter on one device or week is not pushed below that work. A derived table is
+    recomputed only for the rows a load can change: the rows whose ``key`` values appear in the changed source
+    rows, before or after the load. ``select`` *is* the table's meaning: ``select("")`` over the whole warehouse
+    gives the table a full rebuild gives, and a test checks that incremental loads end there too.
+
+    * ``select(scope)``: the ``SELECT`` of the table's rows; ``scope`` is inserted after each source table's
+      ``FROM`` (a ``SEMI JOIN`` on the changed keys) and is ``""`` for a full recomputation.
+    * ``key``: the columns that identify the rows a change recomputes (one source row changes the table's rows of
+      its key only).
+    * ``sources``: ``{source table: the SELECT list giving the key of a source row}``; a source may be another
+      derived table listed before this one.
+    * ``order_by``: the order of a full recomputation, so that zone maps skip the rest of the table when a query
+      filters on the first columns (one device, one week).
     """
-    mm2 = f"t.size_px / {float(px_per_mm) ** 2!r}" if px_per_mm else "CAST(NULL AS DOUBLE)"
-    captures = f"""
+
+    spec: TableSpec
+    select: Callable[[str], str]
+    key: tuple[str, ...]
+    sources: Mapping[str, str]
+    order_by: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def definition(self) -> str:
+        """The full SQL, stored beside the table: a change of definition rebuilds the table on the next open."""
+        return f"{self.select('')} ORDER BY {self.order_by}"
+
+
+def _capture_rows_select(scope: str) -> str:
+    return f"""
         WITH t AS (
-            SELECT tuboid_id, any_value(device) AS device, min(track_first_seen) AS capture_time,
-                   max(last_seen) AS last_seen, sum(n_frames) AS n_frames, median(median_area) AS size_px,
-                   count(*) AS n_days, any_value(model_version) AS sim_model_version
-            FROM tuboids GROUP BY tuboid_id
+            SELECT tuboid_id, device, min(track_first_seen) AS capture_time, max(last_seen) AS last_seen,
+                   sum(n_frames) AS n_frames, median(median_area) AS size_px, count(*) AS n_days,
+                   arg_max(model_version, "date") AS sim_model_version
+            FROM tuboids {scope} GROUP BY tuboid_id, device
         ), c AS (
-            SELECT *, row_number() OVER (PARTITION BY tuboid_id ORDER BY n_frames DESC, "date") AS rank
-            FROM classifications WHERE status = 'ok'
+            SELECT *, row_number() OVER (PARTITION BY device, tuboid_id ORDER BY n_frames DESC, "date") AS rank
+            FROM classifications {scope} WHERE status = 'ok'
         )
         SELECT t.tuboid_id, t.device, t.capture_time, t.last_seen, t.n_days, t.n_frames,
                coalesce(nullif(concat_ws('.', c.type, c."order", c.family, c.genus, c.species), ''),
                         'unclassified') AS taxon,
                c.type, c."order", c.family, c.genus, c.species, c.label, c.probability AS confidence,
-               t.size_px, {mm2} AS size_mm2, t.sim_model_version, c.model_version AS itc_model_version
-        FROM t LEFT JOIN c ON c.tuboid_id = t.tuboid_id AND c.rank = 1
+               t.size_px, t.sim_model_version, c.model_version AS itc_model_version
+        FROM t LEFT JOIN c ON c.device = t.device AND c.tuboid_id = t.tuboid_id AND c.rank = 1
         WHERE c.type IS DISTINCT FROM 'Background'
     """
-    counts = """
-        SELECT device, CAST(timezone('UTC', capture_time) AS DATE) AS "date", taxon, count(*) AS n_captures
-        FROM captures GROUP BY ALL
+
+
+_CAPTURE_DATE = """CAST(timezone('UTC', capture_time) AS DATE)"""
+
+
+def _daily_taxon_counts_select(scope: str) -> str:
+    return f"""
+        SELECT device, "date", taxon, count(*) AS n_captures
+        FROM (SELECT device, {_CAPTURE_DATE} AS "date", taxon FROM capture_rows) AS r {scope}
+        GROUP BY ALL
     """
-    return {"captures": captures, "daily_taxon_counts": counts}
+
+
+_TAXONOMY = tuple(
+    Column(rank, "VARCHAR", pa.string(), f"{rank} of the capture's classification")
+    for rank in ("type", "order", "family", "genus", "species")
+)
+
+CAPTURE_ROWS = DerivedTable(
+    spec=TableSpec(
+        name="capture_rows",
+        description=(
+            "One row per insect (tuboid), maintained from tables tuboids and classifications; analysts read it "
+            "through view captures (which adds size_mm2)."
+        ),
+        partition_columns=(),
+        columns=(
+            Column("tuboid_id", "VARCHAR", pa.string(), "stable tuboid id (see table tuboids)"),
+            Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
+            Column("capture_time", "TIMESTAMPTZ", _TS, "the track's first frame ever"),
+            Column("last_seen", "TIMESTAMPTZ", _TS, "the track's last frame over all its days"),
+            Column("n_days", "BIGINT", pa.int64(), "days the insect was seen on"),
+            Column("n_frames", "BIGINT", pa.int64(), "frames over all its days"),
+            Column("taxon", "VARCHAR", pa.string(), "type.order.family.genus.species as far as the label goes"),
+            *_TAXONOMY,
+            Column("label", "INTEGER", pa.int32(), "class id of the classification"),
+            Column("confidence", "DOUBLE", pa.float64(), "probability of the label"),
+            Column("size_px", "DOUBLE", pa.float64(), "median over days of the daily median area (px²)"),
+            Column("sim_model_version", "VARCHAR", pa.string(), "SIM model version of the insect's last day"),
+            Column("itc_model_version", "VARCHAR", pa.string(), "ITC model version of the classification used"),
+        ),
+    ),
+    select=_capture_rows_select,
+    key=("device", "tuboid_id"),
+    sources={"tuboids": "device, tuboid_id", "classifications": "device, tuboid_id"},
+    order_by="device, capture_time, tuboid_id",
+)
+
+DAILY_TAXON_COUNTS = DerivedTable(
+    spec=TableSpec(
+        name="daily_taxon_counts",
+        description="Captures per device, UTC capture date and taxon, maintained from capture_rows.",
+        partition_columns=(),
+        columns=(
+            Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
+            Column("date", "DATE", pa.date32(), "UTC day of capture"),
+            Column("taxon", "VARCHAR", pa.string(), "taxon, or 'unclassified'"),
+            Column("n_captures", "BIGINT", pa.int64(), "insects captured"),
+        ),
+    ),
+    select=_daily_taxon_counts_select,
+    key=("device", "date"),
+    sources={"capture_rows": f'device, {_CAPTURE_DATE} AS "date"'},
+    order_by='device, "date", taxon',
+)
+
+#: The derived tables in dependency order (a table's sources come before it).
+DERIVED_TABLES: dict[str, DerivedTable] = {d.name: d for d in (CAPTURE_ROWS, DAILY_TAXON_COUNTS)}
+
+
+def analyst_views(px_per_mm: float | None = None) -> dict[str, str]:
+    """``{view name: SELECT}`` of the analysts' views (recreated on every start), with the derived tables above.
+
+    * ``captures`` (view over table ``capture_rows``): one row per insect (tuboid). Tuboids the ITC classifies as
+      ``Background`` (dirt, a leaf, a false detection: the reference's label 0) are not insects and are left out;
+      they stay in table ``classifications``. Unclassified tuboids stay in (``taxon = 'unclassified'``). Capture
+      time = the track's first frame ever; last seen over all its days; taxonomy and confidence from the
+      classification of its longest daily segment (ties: the earliest day), the one with the most evidence; size =
+      median over days of the daily median area, in px² and, when ``px_per_mm`` is configured
+      (``STICKYPI_PX_PER_MM``), in mm². A view, not a table, so that changing the scale needs no rebuild.
+    * ``daily_taxon_counts`` (a derived table): captures per device, UTC capture date and taxon
+      (``unclassified`` when the tuboid has no classification yet).
+    """
+    mm2 = f"size_px / {float(px_per_mm) ** 2!r}" if px_per_mm else "CAST(NULL AS DOUBLE)"
+    captures = f"""
+        SELECT tuboid_id, device, capture_time, last_seen, n_days, n_frames, taxon, type, "order", family, genus,
+               species, label, confidence, size_px, {mm2} AS size_mm2, sim_model_version, itc_model_version
+        FROM capture_rows
+    """
+    return {"captures": captures}

@@ -39,9 +39,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stickypi_assets.storage import derived
 from stickypi_assets.storage.keys import PartitionKey, partition_parquet_key, table_prefix, whole_table_key
 from stickypi_assets.storage.object_store import ObjectStore
-from stickypi_assets.storage.tables import TABLES, TableSpec, analyst_views
+from stickypi_assets.storage.tables import DERIVED_TABLES, TABLES, DerivedTable, TableSpec, analyst_views
 
 log = logging.getLogger(__name__)
 #: The published copy is written as ``.tmp-<pid>-<name>`` beside it, then renamed over it.
@@ -107,13 +108,19 @@ class Warehouse:
         lock_timeout_s: float = 600.0,
         views: Mapping[str, str] | None = None,
         px_per_mm: float | None = None,
+        derived_tables: Mapping[str, DerivedTable] | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.published_path = Path(published_path) if published_path else None
         self.store = store
         self.tables = dict(tables)
-        #: Analysts' views (default: :func:`analyst_views` over the standard tables), recreated on each start.
-        self.views = dict(views) if views is not None else (analyst_views(px_per_mm) if tables is TABLES else {})
+        #: Tables computed from the others and kept current by every load (default: the captures tables).
+        self.derived = (
+            dict(derived_tables) if derived_tables is not None else (DERIVED_TABLES if tables is TABLES else {})
+        )
+        #: Analysts' views (default: :func:`analyst_views` over the derived tables), recreated on each start.
+        default_views = analyst_views(px_per_mm) if self.derived == DERIVED_TABLES else {}
+        self.views = dict(views) if views is not None else default_views
         self.lock_timeout_s = lock_timeout_s
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._defer_depth = 0
@@ -176,6 +183,7 @@ class Warehouse:
             for col in spec.columns:
                 if col.name not in existing:
                     con.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{col.name}" {col.duckdb_type}')
+        derived.migrate(con, self.derived)
         for name, select in self.views.items():
             con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
 
@@ -224,21 +232,28 @@ class Warehouse:
     def _load(
         self, spec: TableSpec, parts: list[tuple[PartitionKey | None, pa.Table]], *, replace_all: bool = False
     ) -> None:
+        """Replace rows in one transaction, the derived tables updated with them (only the rows they touch)."""
         cols = ", ".join(f'"{c}"' for c in spec.column_names)
         with self.writer() as con:
             con.execute("BEGIN TRANSACTION")
             try:
+                changes = derived.ChangeTracker(con, self.derived)
                 if replace_all:
                     con.execute(f'DELETE FROM "{spec.name}"')
                 for partition, arrow in parts:
                     if not replace_all and partition is not None:
-                        con.execute(
-                            f'DELETE FROM "{spec.name}" WHERE device = ? AND "date" = ?',
-                            [partition.device, partition.date],
-                        )
+                        where = f'FROM "{spec.name}" WHERE device = ? AND "date" = ?'
+                        changes.note(spec.name, where, [partition.device, partition.date])
+                        con.execute(f"DELETE {where}", [partition.device, partition.date])
                     con.register("incoming_rows", arrow)
                     con.execute(f'INSERT INTO "{spec.name}" ({cols}) SELECT {cols} FROM incoming_rows')
+                    if not replace_all:
+                        changes.note(spec.name, "FROM incoming_rows")
                     con.unregister("incoming_rows")
+                if replace_all:
+                    derived.recompute_from(con, self.derived, spec.name)
+                else:
+                    changes.apply()
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

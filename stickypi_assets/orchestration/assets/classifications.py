@@ -1,26 +1,23 @@
 """Asset ``classifications``: the ITC labels each device-day's tuboids (table ``classifications``).
 
-The analysts' views ``captures`` (one row per insect) and ``daily_taxon_counts`` read this table and
-``tuboids``; they are defined once in :func:`stickypi_assets.storage.tables.analyst_views`.
+The analysts' ``captures`` (one row per insect) and ``daily_taxon_counts`` are derived from this table and
+``tuboids`` by the warehouse in the same load (defined once in :mod:`stickypi_assets.storage.tables`).
 """
 
-from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from stickypi_assets.orchestration.assets.metadata import problems_markdown
-from stickypi_assets.orchestration.conditions import refresh_on_model_change
-from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
+from stickypi_assets.orchestration.assets.stage_asset import stage_asset
+from stickypi_assets.orchestration.partitions import context_partitions
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.classifications import classify_device_day
 from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
 
 
-@asset(
-    partitions_def=DEVICE_DAY,
-    backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
-    automation_condition=refresh_on_model_change("itc_model", "tuboids"),
-    deps=[AssetDep("tuboids"), AssetDep("itc_model")],
-    group_name="itc",
-    kinds={"pytorch", "duckdb"},
+@stage_asset(
+    model="itc_model",
+    upstream="tuboids",
+    group="itc",
     description=(
         "Taxonomy of every tuboid of the device-day (ITC on its tuboid folder): label, pattern, "
         "type/order/family/genus/species, probability, top-3 and full probability vector in table "
