@@ -24,7 +24,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetPartitionStatus,
-    BackfillPolicy,
     Config,
     DimensionPartitionMapping,
     Failure,
@@ -33,13 +32,12 @@ from dagster import (
     MetadataValue,
     MultiPartitionMapping,
     TimeWindowPartitionMapping,
-    asset,
 )
 from pydantic import Field
 
 from stickypi_assets.ml.sim.tracking import TrackState
 from stickypi_assets.orchestration.assets.metadata import hourly_bars_markdown, problems_markdown
-from stickypi_assets.orchestration.conditions import refresh_on_model_change
+from stickypi_assets.orchestration.assets.stage_asset import stage_asset
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions, multi_partition_key
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.tuboids import day_has_images, load_state, track_device_day, wait_for_state
@@ -111,13 +109,11 @@ def _previous_state(
     )
 
 
-@asset(
-    partitions_def=DEVICE_DAY,
-    deps=[AssetDep("uid_segmentations"), AssetDep("tuboids", partition_mapping=PREVIOUS_DAY), AssetDep("sim_model")],
-    backfill_policy=BackfillPolicy.single_run(),
-    automation_condition=refresh_on_model_change("sim_model", "uid_segmentations"),
-    group_name="sim",
-    kinds={"pytorch", "duckdb"},
+@stage_asset(
+    model="sim_model",
+    upstream="uid_segmentations",
+    extra_deps=[AssetDep("tuboids", partition_mapping=PREVIOUS_DAY)],
+    group="sim",
     description=(
         "Tuboids (one insect over time) per device-day, continuing the tracks of the previous day: folders in "
         "the original layout under tiled_tuboids/, a video under sim_videos/, tables `tuboids` and "

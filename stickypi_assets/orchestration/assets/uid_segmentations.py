@@ -1,23 +1,21 @@
 """Asset ``uid_segmentations``: the UID on each device-day → SVGs, tables ``instances`` and ``segmented_images``."""
 
-from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from stickypi_assets.orchestration.assets.metadata import hourly_bars_markdown, problems_markdown
-from stickypi_assets.orchestration.conditions import refresh_on_model_change
-from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
+from stickypi_assets.orchestration.assets.stage_asset import stage_asset
+from stickypi_assets.orchestration.partitions import context_partitions
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.uid_segmentations import segment_device_day
 from stickypi_assets.storage.keys import uid_annotation_day_prefix
 from stickypi_assets.storage.tables import IMAGES, INSTANCES, SEGMENTED_IMAGES
 
 
-@asset(
-    partitions_def=DEVICE_DAY,
-    backfill_policy=BackfillPolicy.single_run(),  # range runs loop over the days (see assets/tuboids.py)
-    automation_condition=refresh_on_model_change("uid_model"),
-    deps=[AssetDep("raw_images"), AssetDep("uid_model")],
-    group_name="uid",
-    kinds={"pytorch", "duckdb"},
+@stage_asset(
+    model="uid_model",
+    upstream="raw_images",
+    refresh_with_upstream=False,
+    group="uid",
     description=(
         "Insect instances per image (UID, Mask R-CNN, tiled at full resolution): one annotation SVG per image under "
         "uid_annotations/<device>/, rows in `instances` (polygon, bbox, area, score, model_version) and one row "
