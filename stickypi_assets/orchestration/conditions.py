@@ -36,15 +36,19 @@ def refresh_on_model_change(
     changed = AutomationCondition.any_deps_match(AutomationCondition.data_version_changed()).allow(
         AssetSelection.assets(AssetKey(model))
     )
-    trigger = changed.since_last_handled()
+    recent = AutomationCondition.in_latest_time_window(timedelta(days=days)) & ~AutomationCondition.missing()
+    # A `since` remembers its partitions in the sensor's cursor and evaluates its children over every partition
+    # since STICKYPI_START_DATE. So the trigger is narrowed to the recent, materialized partitions *inside* it
+    # (which are then requested at once, and reset), and the reset leaves out `initial_evaluation`, which
+    # `since_last_handled` adds and which is true for the whole history on a first tick. Otherwise the cursor holds
+    # every older partition (a model change marks them all, and they are never requested), and every tick
+    # serializes it: seconds per tick, growing with the history.
+    handled = AutomationCondition.newly_requested() | AutomationCondition.newly_updated()
+    trigger = (recent & changed).since(handled)
     if upstream is not None:
         trigger = trigger | AutomationCondition.any_deps_match(AutomationCondition.will_be_requested()).allow(
             AssetSelection.assets(AssetKey(upstream))
         )
     after = f"{model} or {upstream} re-runs" if upstream else model
-    return (
-        AutomationCondition.in_latest_time_window(timedelta(days=days))
-        & ~AutomationCondition.missing()
-        & trigger
-        & ~AutomationCondition.in_progress()
-    ).with_label(f"re-run the last {days} days after a change of {after}")
+    label = f"re-run the last {days} days after a change of {after}"
+    return (recent & trigger & ~AutomationCondition.in_progress()).with_label(label)

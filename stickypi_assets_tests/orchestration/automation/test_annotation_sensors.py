@@ -82,3 +82,34 @@ def test_annotations_the_current_model_was_trained_on_request_nothing(tmp_path: 
     store.put_bytes("annotations/itc/database.db", b"sqlite, one more row")  # new content: retrain
     changed = tick(annotation_sensor("itc"), storage, result.cursor, instance)
     assert len(changed.run_requests) == 1
+
+
+def test_idle_ticks_do_not_hash_the_annotations_again(tmp_path: Path, monkeypatch):
+    """The resource is rebuilt every tick but the store is shared per process and settings, so its md5 cache
+    survives: an idle tick reads no annotation byte; a changed file is hashed again (and only it)."""
+    import hashlib
+
+    store_url = str(tmp_path / "store")
+    storage = StickyPiStorage(store_url=store_url, warehouse_path=str(tmp_path / "wh.duckdb"))
+    for i in range(3):
+        storage.object_store().put_bytes(f"annotations/uid/{i}.svg", f"<svg>{i}</svg>".encode())
+    instance = DagsterInstance.ephemeral()
+    sensor = annotation_sensor("uid")
+    first = tick(sensor, storage, None, instance)
+    hashed: list[int] = []  # one entry per file whose bytes were read to hash them
+    real = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda f, d: hashed.append(1) or real(f, d))
+    for _ in range(3):  # a new resource per tick, as the daemon builds them
+        again = StickyPiStorage(store_url=store_url, warehouse_path=str(tmp_path / "wh.duckdb"))
+        assert isinstance(tick(sensor, again, first.cursor, instance), SkipReason)
+    assert hashed == []
+    assert storage.object_store() is again.object_store()
+    other = StickyPiStorage(store_url=str(tmp_path / "other"), warehouse_path=str(tmp_path / "wh.duckdb"))
+    assert other.object_store() is not storage.object_store()  # other settings, other store
+
+    storage.object_store().put_bytes("annotations/uid/1.svg", b"<svg>changed</svg>")
+    external = tmp_path / "store" / "annotations" / "uid" / "2.svg"
+    external.write_bytes(b"<svg>edited in place by another tool</svg>")  # size and mtime change
+    changed = tick(sensor, storage, first.cursor, instance)
+    assert isinstance(changed, SensorResult) and changed.run_requests
+    assert len(hashed) == 1  # only the file edited in place: the store's own write recorded its md5
