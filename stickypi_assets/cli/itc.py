@@ -1,9 +1,9 @@
 """``stickypi itc``: the ITC on folders and bundles, as the original ``standalone_itc.py`` (reference 6.2).
 
 The main ``stickypi`` parser calls :func:`add_parser`; this module never builds a top-level parser itself, so
-the command keeps the main CLI's conventions: exit 0 on success, 1 when some input was bad (reported, the
-rest done), 2 on usage errors (``ValueError``/``FileNotFoundError``/``FileExistsError`` propagate to the
-main parser, which prints them and exits 2).
+the command keeps the main CLI's conventions: exit 0 on success, 1 on a data error or when some input was bad
+(reported, the rest done), 2 on usage errors; errors propagate to
+:func:`stickypi_assets.cli.common.run_command`, which prints them on one line and gives the exit status.
 
 Actions: ``predict-dir`` (every tuboid under ``--target`` → ``<target>/results.csv``), ``train`` (resumes
 unless ``--restart-training``) and ``validate`` (the validation tuboids → ``--target`` folder).
@@ -14,12 +14,24 @@ from __future__ import annotations
 import argparse
 import json
 
-from stickypi_assets.cli.common import add_bundle_action, add_command_group, device, exit_status, report_training
+from stickypi_assets.cli.common import (
+    DataError,
+    add_bundle_action,
+    add_command_group,
+    device,
+    existing_folder,
+    exit_status,
+    report_training,
+)
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
+    from stickypi_assets.formats.tuboids import iter_tuboid_dirs
     from stickypi_assets.ml.itc.predict import predict_dir
 
+    target = existing_folder(args.target)
+    if next(iter_tuboid_dirs(target), None) is None:
+        raise DataError(f"no tuboid folders (*/metadata.txt) under {target}: nothing to do")
     result = predict_dir(args.bundle_dir, args.target, force=args.force, device=device(args))
     print(f"classified {result.n_classified} tuboid(s) with model {result.version} -> {result.results}")
     return exit_status(result.failures, "unreadable")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from stickypi_assets.cli.common import add_command_group, registry, warehouse
+from stickypi_assets.cli.common import UsageError, add_command_group, registry, warehouse
 from stickypi_assets.ml.stages import STAGES
 
 
@@ -20,9 +20,9 @@ def _resolve(versions: list[str], wanted: str, stage: str) -> str:
     """A full version from a unique prefix (at least 6 hex digits, as the listing prints 8)."""
     matches = [v for v in versions if v.startswith(wanted.lower())]
     if len(wanted) < 6 or not matches:
-        raise ValueError(f"no {stage} version starts with {wanted!r}; `stickypi models list` shows them")
+        raise UsageError(f"no {stage} version starts with {wanted!r}; `stickypi models list` shows them")
     if len(matches) > 1:
-        raise ValueError(f"{wanted!r} is the start of {len(matches)} {stage} versions; give more digits")
+        raise UsageError(f"{wanted!r} is the start of {len(matches)} {stage} versions; give more digits")
     return matches[0]
 
 
@@ -85,7 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     lst.add_argument("--stage", choices=list(STAGES), help="only this stage")
     lst.set_defaults(func=_cmd_list)
     pro = sub.add_parser("promote", help="make a registered version current (rollback, or force a candidate)")
-    pro.add_argument("stage", choices=list(STAGES))
+    pro.add_argument("stage", choices=list(STAGES), help=f"the model's stage ({', '.join(STAGES)})")
     pro.add_argument("version", help="the version (md5 of the weights) or a unique prefix of at least 6 digits")
     pro.set_defaults(func=_cmd_promote)
     return models

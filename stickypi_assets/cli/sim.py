@@ -7,12 +7,16 @@ import argparse
 import json
 from pathlib import Path
 
-from stickypi_assets.cli.common import add_bundle_action, add_command_group, device
+from stickypi_assets.cli.common import DataError, add_bundle_action, add_command_group, device, existing_folder
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
+    from stickypi_assets.ml.sim.candidates import annotation_files
     from stickypi_assets.ml.sim.predict import predict_dir
 
+    target = existing_folder(args.target)
+    if not annotation_files(target):
+        raise DataError(f"no annotation SVGs (<device>.<datetime>.svg) in {target}: nothing to do")
     day = predict_dir(args.bundle_dir, args.target, force=args.force, torch_device=device(args), progress=True)
     written = [r for r in day.records if r.directory is not None]
     print(f"{len(day.records)} tuboid(s), {len(written)} written under {Path(args.target) / 'tuboids'}")

@@ -80,7 +80,8 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler of ``stickypi synth``; ``ValueError``/``FileNotFoundError`` propagate (usage errors, exit 2)."""
+    """Handler of ``stickypi synth``; errors propagate to :func:`~stickypi_assets.cli.common.run_command` (a bad
+    option, which :class:`SynthConfig` refuses: exit 2; a missing ``--sprites`` folder or a store failure: 1)."""
     from stickypi_assets.settings import Settings
     from stickypi_assets.storage.connect import open_object_store
     from stickypi_assets.storage.keys import ground_truth_key

@@ -10,7 +10,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stickypi_assets.cli.common import add_bundle_action, add_command_group, device, exit_status, report_training
+from stickypi_assets.cli.common import (
+    DataError,
+    UsageError,
+    add_bundle_action,
+    add_command_group,
+    device,
+    existing_folder,
+    exit_status,
+    report_training,
+)
 
 
 def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
@@ -73,10 +82,13 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
-    from stickypi_assets.ml.uid.predict import predict_dir
+    from stickypi_assets.ml.uid.predict import iter_jpegs, predict_dir
 
     if args.bundle_dir is None and not args.de_novo:
-        raise ValueError("--bundle-dir is required unless --de-novo")
+        raise UsageError("--bundle-dir is required unless --de-novo")
+    target = existing_folder(args.target)
+    if next(iter_jpegs(target), None) is None:
+        raise DataError(f"no JPEG images (*.jpg, *.jpeg) under {target}: nothing to do")
     result = predict_dir(
         args.bundle_dir, args.target, force=args.force, de_novo=args.de_novo, device=device(args), progress=True
     )

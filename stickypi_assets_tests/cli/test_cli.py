@@ -61,7 +61,7 @@ def test_uid_check_data_table_and_missing_bundle(bundle: Path, tmp_path: Path, c
     main(["uid", "check-data", "-b", str(bundle)])
     out = capsys.readouterr().out
     assert "16 files:" in out and "10 train / 5 validation files, 1 unreadable" in out
-    assert main(["uid", "check-data", "-b", str(tmp_path / "nope")]) == 2
+    assert main(["uid", "check-data", "-b", str(tmp_path / "nope")]) == 1  # a missing input is a data error
     assert "data/*.svg" in capsys.readouterr().err
 
 

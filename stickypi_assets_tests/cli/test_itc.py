@@ -11,19 +11,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from stickypi_assets.cli.common import run_command
 from stickypi_assets.cli.itc import add_parser
 from stickypi_assets_tests.ml.itc.helpers import TINY, make_bundle
 
 
 def run(argv: Sequence[str]) -> int:
-    """What ``stickypi.cli.main`` does with a registered sub-command: usage errors exit 2."""
+    """What ``stickypi.cli.main`` does with a registered sub-command (usage errors exit 2, data errors 1)."""
     parser = argparse.ArgumentParser(prog="stickypi")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, FileExistsError, ValueError):
-        return 2
+    return run_command(args.func, args)
 
 
 def test_predict_dir_writes_results_csv(trained_bundle: Path, tmp_path: Path, capsys):
@@ -57,8 +55,9 @@ def test_train_and_usage_errors(tmp_path: Path, capsys):
     assert run(["itc", "train", "-b", str(bundle), "--max-iter", "2"]) == 0
     assert "rounds 1..2" in capsys.readouterr().out
     assert run(["itc", "train", "-b", str(bundle), "--restart-training", "--max-iter", "1"]) == 0
-    assert run(["itc", "train", "-b", str(tmp_path / "nowhere")]) == 2
-    assert run(["itc", "validate", "-b", str(tmp_path / "nowhere"), "-t", str(tmp_path / "v")]) == 2
+    assert run(["itc", "train", "-b", str(tmp_path / "nowhere")]) == 1  # a missing bundle is a data error
+    assert run(["itc", "validate", "-b", str(tmp_path / "nowhere"), "-t", str(tmp_path / "v")]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"stickypi: error: no such bundle folder: {tmp_path / 'nowhere'}"
     assert not (tmp_path / "nowhere").exists()  # nothing created for a bundle that does not exist
     with pytest.raises(SystemExit) as exc:
         run(["itc", "predict-dir", "-b", str(bundle)])  # --target missing

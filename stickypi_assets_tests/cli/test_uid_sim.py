@@ -73,8 +73,8 @@ def test_uid_predict_dir_de_novo_reports_a_corrupt_jpeg_and_goes_on(tmp_path: Pa
 def test_uid_predict_dir_usage_errors(tmp_path: Path, capsys):
     assert main(["uid", "predict-dir", "--target", str(tmp_path)]) == 2
     assert "--bundle-dir is required" in capsys.readouterr().err
-    assert main(["uid", "predict-dir", "--target", str(tmp_path / "nope"), "--de-novo"]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert main(["uid", "predict-dir", "--target", str(tmp_path / "nope"), "--de-novo"]) == 1  # data error
+    assert "no such folder" in capsys.readouterr().err
 
 
 def test_uid_predict_dir_with_a_random_bundle(tmp_path: Path, capsys):

@@ -153,7 +153,12 @@ def load_detector(
         detector.load_weights(path)
         return detector, config, weights_version(path)
     if require_weights:
-        raise FileNotFoundError(f"{path} not found: train the bundle first (or pass weights=)")
+        if weights is not None:
+            raise FileNotFoundError(f"UID weights {path} not found")
+        raise FileNotFoundError(
+            f"{path} not found: the UID bundle {bundle_dir} has no trained weights; train it first "
+            f"(`stickypi uid train --bundle-dir {bundle_dir}`) or give a trained bundle"
+        )
     log.warning("%s not found: the detector has random weights", path)
     return detector, config, None
 
