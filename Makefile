@@ -3,11 +3,15 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= 2
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
 .PHONY: env demo test test-fast lint ui validate clean-data
 
 $(STAMP): pyproject.toml
+	@# the UI smoke tests' browser (Debian packages; CI machines start without them)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -16,8 +20,14 @@ $(STAMP): pyproject.toml
 
 env: $(STAMP)
 
+# The demo's days (its default sample: 2 days from 2020-06-20), so that the UI lists only those partitions, unless
+# you set STICKYPI_START_DATE or STICKYPI_END_DATE yourself (for your own data).
+ifeq ($(STICKYPI_START_DATE)$(STICKYPI_END_DATE),)
+DEMO_DATES := STICKYPI_START_DATE=2020-06-20 STICKYPI_END_DATE=2020-06-21
+endif
+
 demo: $(STAMP)
-	DAGSTER_HOME=$(CURDIR) $(BIN)/stickypi demo
+	DAGSTER_HOME=$(CURDIR) $(DEMO_DATES) $(BIN)/stickypi demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 ui: $(STAMP)
-	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(CURDIR) $(DEMO_DATES) $(BIN)/dagster dev -w workspace.yaml
 
 clean-data:
 	rm -rf stickypi-data

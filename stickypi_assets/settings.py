@@ -51,6 +51,7 @@ VARIABLES = (
     "STICKYPI_WAREHOUSE_PATH",
     "STICKYPI_PUBLISHED_PATH",
     "STICKYPI_START_DATE",
+    "STICKYPI_END_DATE",
     "STICKYPI_<STAGE>_BUNDLE",
     "STICKYPI_PX_PER_MM",
     "STICKYPI_PROMOTION_TOLERANCE",
@@ -72,6 +73,8 @@ class Settings:
     * ``warehouse_path``: the DuckDB file that one writer at a time loads.
     * ``published_path``: the read copy analysts open; a run never waits on it.
     * ``start_date``: first day of the daily partitions (keep devices × days under ~100k).
+    * ``end_date``: last day of the daily partitions, for a season that has ended (or the demo's days, so that the
+      UI lists only them); unset, the partitions run to yesterday and grow every day.
     """
 
     data_root: Path
@@ -79,6 +82,7 @@ class Settings:
     warehouse_path: Path
     published_path: Path
     start_date: date
+    end_date: date | None = None
     #: Not in ``repr``: an endpoint may carry ``user:pass@`` (the store strips it before botocore sees it).
     s3_endpoint_url: str | None = field(default=None, repr=False)
     s3_region: str | None = None
@@ -130,6 +134,7 @@ class Settings:
             published_path=published.resolve(),
             start_date=_parse("STICKYPI_START_DATE", get("STICKYPI_START_DATE", DEFAULT_START_DATE), date.fromisoformat,
                               "a date (YYYY-MM-DD)"),  # fmt: skip
+            end_date=_end_date(get("STICKYPI_END_DATE"), get("STICKYPI_START_DATE", DEFAULT_START_DATE)),
             s3_endpoint_url=get("STICKYPI_S3_ENDPOINT_URL"),
             s3_region=get("STICKYPI_S3_REGION"),
             px_per_mm=_positive("STICKYPI_PX_PER_MM", get("STICKYPI_PX_PER_MM"), "a positive number (pixels per mm)"),
@@ -147,6 +152,15 @@ def _parse(name: str, text: str | None, convert, expected: str):
         return convert(text)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}={text!r} must be {expected}") from exc
+
+
+def _end_date(text: str | None, start: str | None) -> date | None:
+    if text is None:
+        return None
+    end = _parse("STICKYPI_END_DATE", text, date.fromisoformat, "a date (YYYY-MM-DD)")
+    if start is not None and end < date.fromisoformat(start):
+        raise ValueError(f"STICKYPI_END_DATE={text!r} must not be before STICKYPI_START_DATE={start!r}")
+    return end
 
 
 def _at_least(minimum: float, kind):

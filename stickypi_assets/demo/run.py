@@ -24,10 +24,12 @@ from datetime import date
 from pathlib import Path
 
 from dagster import DagsterInstance, build_sensor_context
+from dagster._daemon.asset_daemon import set_auto_materialize_paused
 
 from stickypi_assets.definitions import defs
 from stickypi_assets.ml.stages import STAGES
 from stickypi_assets.orchestration.automation.device_sensor import device_discovery_sensor
+from stickypi_assets.orchestration.local_runs import run_job
 from stickypi_assets.orchestration.partitions import DEVICES, multi_partition_key
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.raw_images import image_days
@@ -69,8 +71,13 @@ def generate_sample(
 def _instance() -> DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-        return DagsterInstance.get()
-    return DagsterInstance.ephemeral()
+        instance = DagsterInstance.get()
+    else:
+        instance = DagsterInstance.ephemeral()
+    # The UI reads this legacy flag ("Auto-materialize off" on every job page), which is paused on a new instance.
+    # The automation here runs in sensors, which it does not stop, so the flag is set to what is true: on.
+    set_auto_materialize_paused(instance, False)
+    return instance
 
 
 def _train_models(
@@ -78,8 +85,6 @@ def _train_models(
     size: tuple[int, int],
 ) -> None:  # fmt: skip
     """Annotations from a separate training deployment, then the model assets train and register the models."""
-    from dagster import materialize
-
     from stickypi_assets.demo.recipes import write_demo_annotations
     from stickypi_assets.orchestration.assets.models import MODEL_ASSETS
 
@@ -100,7 +105,7 @@ def _train_models(
         name = asset.key.to_user_string()
         t0 = time.perf_counter()
         run_config = {**QUIET_RUN, "ops": {name: {"config": {"progress_bar": True}}}}
-        result = materialize([asset], instance=instance, resources={"storage": storage}, run_config=run_config)
+        result = run_job(defs, "model_training_job", instance, asset_selection=[asset.key], run_config=run_config)
         meta = result.asset_materializations_for_node(name)[0].metadata
         metric = STAGES[stage].metric
         value = meta[metric].value if metric in meta else None
@@ -139,14 +144,22 @@ def run_demo(
     known = instance.get_dynamic_partitions(DEVICES.name or "devices")
     print(f"[3/5] device sensor: {len(new)} new device(s); known devices {known}")
 
-    job = defs.resolve_job_def("pipeline_job" if models else "ingest_job")
+    job_name = "pipeline_job" if models else "ingest_job"
     t0 = time.perf_counter()
     n_runs = 0
+    days = {device: image_days(store, device) for device in known}
+    outside = sorted({d for ds in days.values() for d in ds
+                      if d < settings.start_date or (settings.end_date and d > settings.end_date)})  # fmt: skip
+    if outside:
+        raise SystemExit(
+            f"stickypi demo: the sample has days {outside[0]}..{outside[-1]} outside the partitions "
+            f"({settings.start_date}..{settings.end_date or 'yesterday'}); unset STICKYPI_START_DATE/STICKYPI_END_DATE "
+            "or set them around the sample's days"
+        )
     for device in known:
-        for day in image_days(store, device):  # in date order: tuboids of D continue D-1's
-            run = job.execute_in_process(
-                partition_key=multi_partition_key(device, day), instance=instance, run_config=QUIET_RUN
-            )
+        for day in days[device]:  # in date order: tuboids of D continue D-1's
+            key = multi_partition_key(device, day)
+            run = run_job(defs, job_name, instance, partition_key=key, run_config=QUIET_RUN)
             n_runs += 1
             raw = run.asset_materializations_for_node("raw_images")[0].metadata
             line = (f"      {device}|{day}: {raw['n_ok'].value} images ok, {raw['n_errors'].value} errors, "

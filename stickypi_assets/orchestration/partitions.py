@@ -6,7 +6,7 @@ dimensions by name and never splits strings (DAGSTER_NOTES.md).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -23,16 +23,19 @@ from stickypi_assets.storage.warehouse import PartitionKey
 DEVICES = DynamicPartitionsDefinition(name="devices")
 
 
-def device_day_partitions(start_date: date) -> MultiPartitionsDefinition:
+def device_day_partitions(start_date: date, end_date: date | None = None) -> MultiPartitionsDefinition:
+    """Devices × UTC days from ``start_date`` to ``end_date`` included (unset: to yesterday, growing daily)."""
+    end = (end_date + timedelta(days=1)).isoformat() if end_date else None  # Dagster's end is exclusive
     return MultiPartitionsDefinition(
         {
             "device": DEVICES,
-            "date": DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC"),
+            "date": DailyPartitionsDefinition(start_date=start_date.isoformat(), end_date=end, timezone="UTC"),
         }
     )
 
 
-DEVICE_DAY = device_day_partitions(Settings.from_env().start_date)
+_SETTINGS = Settings.from_env()
+DEVICE_DAY = device_day_partitions(_SETTINGS.start_date, _SETTINGS.end_date)
 
 
 def to_partition_key(key: MultiPartitionKey | str) -> PartitionKey:

@@ -29,6 +29,7 @@ from dagster import (
 from stickypi_assets.lifecycle.registry import data_fingerprint
 from stickypi_assets.lifecycle.training import annotation_manifest
 from stickypi_assets.ml.stages import STAGES, get_stage
+from stickypi_assets.orchestration.automation.jobs import model_training_job
 from stickypi_assets.orchestration.resources import StickyPiStorage
 
 
@@ -41,7 +42,7 @@ def annotation_sensor(stage: str) -> SensorDefinition:
         name=f"{stage}_annotations_sensor",
         minimum_interval_seconds=300,
         default_status=DefaultSensorStatus.RUNNING,
-        asset_selection=[AssetKey(spec.model_asset)],
+        job=model_training_job,  # each run selects this stage's model asset only
         description=f"Retrains {spec.model_asset} when the annotations under {prefix} change (content, not upload "
         "time).",
     )
@@ -61,7 +62,13 @@ def annotation_sensor(stage: str) -> SensorDefinition:
             )
         context.log.info(f"{len(manifest)} annotation files under {prefix}, fingerprint {fingerprint}: retraining")
         return SensorResult(
-            run_requests=[RunRequest(run_key=f"{stage}-{fingerprint}", tags={"stickypi/annotations": fingerprint})],
+            run_requests=[
+                RunRequest(
+                    run_key=f"{stage}-{fingerprint}",
+                    asset_selection=[AssetKey(spec.model_asset)],
+                    tags={"stickypi/annotations": fingerprint},
+                )
+            ],
             cursor=fingerprint,
         )
 

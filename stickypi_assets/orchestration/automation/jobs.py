@@ -1,8 +1,10 @@
-"""Asset jobs (selections of the device × day assets); schedules and the demo run them."""
+"""Asset jobs (selections of the device × day assets, and the model trainings); schedules, sensors and the demo
+run them."""
 
 from dagster import define_asset_job
 
 from stickypi_assets.orchestration.assets.classifications import classifications
+from stickypi_assets.orchestration.assets.models import MODEL_ASSETS
 from stickypi_assets.orchestration.assets.raw_images import raw_images
 from stickypi_assets.orchestration.assets.tuboids import tuboids
 from stickypi_assets.orchestration.assets.uid_segmentations import uid_segmentations
@@ -20,4 +22,18 @@ pipeline_job = define_asset_job(
     description="The whole chain for device-days: index images, segment them, track instances, classify tuboids.",
 )
 
-JOBS = [ingest_job, uid_job, sim_job, itc_job, segmentation_job, pipeline_job]
+#: The trainings: a run selects the model asset(s) to train, so every training shows under this job in the UI
+#: (the annotation sensors and the demo target it), not as an anonymous ``__ephemeral_asset_job__``.
+model_training_job = define_asset_job(
+    "model_training_job",
+    selection=list(MODEL_ASSETS.values()),
+    description="Train, validate and register models from the annotations (a run selects the stages to train).",
+)
+
+JOBS = [ingest_job, uid_job, sim_job, itc_job, segmentation_job, pipeline_job, model_training_job]
+
+#: The code location's name (``workspace.yaml``, ``pyproject.toml``'s ``[tool.dagster]``). Runs executed in a
+#: process of their own (the demo) carry the repository label the UI filters a job's runs, the timeline and the
+#: partition pages by, ``<repository>@<location>``, so they show there like runs the daemon launched.
+CODE_LOCATION = "stickypi_assets"
+REPOSITORY_LABEL = {".dagster/repository": f"__repository__@{CODE_LOCATION}"}
