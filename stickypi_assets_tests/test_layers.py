@@ -16,21 +16,22 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"formats", "settings"},
     "ml": {"formats", "storage.keys"},
     "synth": {"formats", "storage", "ml", "settings"},
-    "pipeline": {"formats", "storage", "ml", "settings"},
-    "lifecycle": {"formats", "storage", "ml", "settings"},
+    "active": {"formats", "storage", "ml", "synth", "settings"},
+    "pipeline": {"formats", "storage", "ml", "active", "settings"},
+    "lifecycle": {"formats", "storage", "ml", "active", "settings"},
     "orchestration.partitions": {"storage", "settings"},
     "orchestration.conditions": {"settings"},
     "orchestration.resources": {"storage", "ml", "lifecycle", "settings"},
     "orchestration.assets": {"orchestration.partitions", "orchestration.conditions", "orchestration.resources",
-                             "pipeline", "lifecycle", "storage", "ml", "formats", "settings"},
+                             "pipeline", "lifecycle", "active", "storage", "ml", "formats", "settings"},
     "orchestration.automation": {"orchestration.partitions", "orchestration.resources", "orchestration.assets",
                                  "pipeline", "lifecycle", "storage", "ml", "settings"},
     "definitions": {"orchestration", "ml"},
-    "demo": {"definitions", "orchestration", "pipeline", "lifecycle", "synth", "storage", "ml", "formats", "settings"},
-    "cli": {"demo", "pipeline", "lifecycle", "synth", "storage", "ml", "formats", "settings"},
+    "demo": {"definitions", "orchestration", "pipeline", "lifecycle", "active", "synth", "storage", "ml", "formats", "settings"},
+    "cli": {"demo", "pipeline", "lifecycle", "active", "synth", "storage", "ml", "formats", "settings"},
 }  # fmt: skip
 #: Parts that must not import Dagster at all (the core, usable from a notebook without it).
-DAGSTER_FREE = ("settings", "formats", "storage", "ml", "synth", "pipeline", "lifecycle")
+DAGSTER_FREE = ("settings", "formats", "storage", "ml", "active", "synth", "pipeline", "lifecycle")
 
 
 def _part(module: str) -> str:

@@ -20,11 +20,11 @@ import warnings
 from collections.abc import Sequence
 
 from stickypi_assets import __version__
-from stickypi_assets.cli import demo, images, itc, models, sim, synth, uid, warehouse
+from stickypi_assets.cli import al, demo, images, itc, models, sim, synth, uid, warehouse
 from stickypi_assets.cli.common import PROG, Parser, run_command
 
 #: Every sub-command's module, in the order ``stickypi --help`` lists them.
-COMMANDS = (uid, sim, itc, images, warehouse, models, synth, demo)
+COMMANDS = (uid, sim, itc, al, images, warehouse, models, synth, demo)
 
 log = logging.getLogger("stickypi")
 

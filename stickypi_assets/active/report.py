@@ -1,0 +1,91 @@
+"""A strategy comparison of the simulated annotator, run and reported: curves, shares of random's labels, a plot.
+
+Shared by ``stickypi al simulate`` and ``benchmarks/active_learning.py``: both print the same figures and write
+``curves.csv`` (one row per strategy, seed and round, written after every strategy so an interrupted run keeps
+what it measured), ``summary.json`` and ``learning_curves.png`` under the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from stickypi_assets.active.simulation import MixFactory, Stage, mean_curve, run_strategy, share_summary, summarise
+
+
+def plot_curves(curves: pd.DataFrame, metric: str, path: Path, what: str = "labeled items") -> Path:
+    """Mean ± sd learning curve per strategy as a PNG (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy, group in curves.groupby("strategy"):
+        ax.errorbar(group["n_labels"], group["mean"], yerr=group["std"].fillna(0), label=strategy, capsize=3,
+                    marker="o")  # fmt: skip
+    ax.set_xlabel(what)
+    ax.set_ylabel(f"{metric} on a held-out deployment")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def compare(
+    stage: Stage,
+    mixes: Mapping[str, MixFactory],
+    *,
+    strategies: Sequence[str],
+    seeds: Sequence[int],
+    rounds: int,
+    initial: int,
+    batch: int,
+    out: Path,
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Run every strategy (random first, always) on every seed and report (see the module docstring)."""
+    unknown = [s for s in strategies if s not in mixes]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; choose from {sorted(mixes)}")
+    strategies = ["random", *[s for s in strategies if s != "random"]]
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rows: list[dict] = []
+    for seed in seeds:
+        for strategy in strategies:
+            results = run_strategy(stage, strategy, mixes[strategy], seed=seed, n_initial=initial, batch_size=batch,
+                                   n_rounds=rounds)  # fmt: skip
+            rows += [r.as_row() for r in results]
+            pd.DataFrame(rows).to_csv(out / "curves.csv", index=False)
+    table = pd.DataFrame(rows)
+    metric = stage.metric
+    say(f"{metric} per number of labels (rows) and strategy/seed (columns):")
+    say(table.pivot_table(index="n_labels", columns=["strategy", "seed"], values=metric).round(3).to_string())
+    curves = mean_curve(table, metric)
+    say(f"mean ± sd over seeds {list(seeds)}:")
+    for strategy, group in curves.groupby("strategy"):
+        cells = "  ".join(f"{int(n)}: {m:.3f}±{0 if pd.isna(s) else s:.3f}"
+                          for n, m, s in zip(group["n_labels"], group["mean"], group["std"], strict=True))  # fmt: skip
+        say(f"  {strategy:>8}  {cells}")
+    summary = summarise(table, metric)
+    shares = share_summary(summary)
+    say("share of random's labels needed to reach random's final metric (per seed; mean, never reached = 100%):")
+    for strategy, info in shares.items():
+        per_seed = ", ".join("never" if s is None or pd.isna(s) else f"{s:.0%}" for s in info["per_seed"])
+        say(f"  {strategy:>8}  {per_seed}   mean {info['mean']:.0%}")
+    plot_curves(curves, metric, out / "learning_curves.png")
+    report = {
+        "metric": metric, "seeds": list(seeds), "initial": initial, "batch": batch, "rounds": rounds,
+        "shares": shares, "summary": summary.to_dict("records"),
+        "minutes": round((time.perf_counter() - started) / 60, 1),
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
+    say(f"{report['minutes']} min; curves.csv, summary.json and learning_curves.png under {out}")
+    return report

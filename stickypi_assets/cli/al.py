@@ -1,0 +1,183 @@
+"""``stickypi al``: active learning without Dagster: which images or tuboids of a folder to annotate next, and the
+simulated annotator that measures what a strategy saves against random sampling.
+
+Actions:
+
+* ``rank-images``: MC-dropout scores (maskAL certainty, box-only pass for all, masks for the least certain share)
+  of every JPEG under ``--target`` with a UID bundle, then a batch under ``--budget`` from ``--mix``; images with an
+  ``a_<stem>.svg`` (already annotated) are never asked for. Prints the batch with the reason for each, writes every
+  score to ``--out`` (CSV).
+* ``rank-tuboids``: the same for tuboid folders with an ITC bundle (margin, entropy, BALD, frame disagreement).
+* ``simulate``: the benchmark's loop (``benchmarks/active_learning.py``) on synthetic ITC deployments.
+
+Exit 0 on success, 1 on a data error or when some input could not be scored (reported, the rest ranked), 2 on
+usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from pathlib import Path
+
+from stickypi_assets.active import DEFAULT_IMAGE_MIX, DEFAULT_TUBOID_MIX
+from stickypi_assets.cli.common import DataError, add_command_group, add_gpu_flag, device, existing_folder
+
+SCORE_COLUMNS = {
+    "images": ["item", "device", "datetime", "status", "maskal_certainty", "maskal_pass", "n_observations",
+               "n_detections", "empty", "error"],
+    "tuboids": ["item", "device", "datetime", "pattern", "probability", "margin", "entropy", "bald",
+                "frame_disagreement", "vote_disagreement"],
+}  # fmt: skip
+
+
+def _print_batch(batch, what: str) -> None:
+    if batch.empty:
+        print(f"no {what} to ask for (all annotated, or none could be scored)")
+        return
+    print(f"annotate next ({len(batch)} {what}):")
+    for k, row in enumerate(batch.itertuples(index=False), start=1):
+        print(f"{k:3d}. {row.item}  [{row.sampler}] {row.reason}")
+
+
+def _write_scores(table, kind: str, out: str | None) -> None:
+    if out is None:
+        return
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table[[c for c in SCORE_COLUMNS[kind] if c in table.columns]].to_csv(path, index=False)
+    print(f"scores of {len(table)} item(s) -> {path}")
+
+
+def _window(args: argparse.Namespace) -> timedelta | None:
+    return timedelta(hours=args.window_hours) if args.window_hours > 0 else None
+
+
+def _cmd_rank_images(args: argparse.Namespace) -> int:
+    from stickypi_assets.active.mixes import parse_mix
+    from stickypi_assets.active.scoring import PoolImage, score_images
+    from stickypi_assets.active.selection import select_batch
+    from stickypi_assets.active.uid_mc import McDropoutMaskRCNN
+    from stickypi_assets.formats.names import InvalidImageName, parse_image_name
+    from stickypi_assets.ml.uid.predict import decode_jpeg, iter_jpegs, load_detector
+
+    target = existing_folder(args.target)
+    images, unnamed, annotated = [], [], set()
+    for path in iter_jpegs(target):
+        try:
+            name = parse_image_name(path.name, ext=None)
+        except InvalidImageName as exc:
+            unnamed.append((path, str(exc)))
+            continue
+        if path.with_name(f"a_{path.stem}.svg").exists():
+            annotated.add(path.stem)
+        images.append(PoolImage(path.stem, name.device, name.datetime, lambda p=path: decode_jpeg(p.read_bytes())))
+    if not images:
+        raise DataError(f"no Sticky Pi JPEGs (<device>.<datetime>.jpg) under {target}: nothing to rank")
+    mix = parse_mix(args.mix, "images", seed=args.seed, labeled=annotated)
+    detector, config, version = load_detector(args.bundle_dir, device=device(args))
+    sampler = McDropoutMaskRCNN(detector, config, passes=args.passes, dropout=args.dropout, seed=args.seed)
+    print(f"scoring {len(images)} image(s) with UID {version}: {args.passes} MC-dropout passes, masks for the "
+          f"{args.mask_share:.0%} least certain")  # fmt: skip
+    table = score_images(sampler, images, mask_share=args.mask_share)
+    ok = table[table["status"] == "ok"]
+    batch = select_batch(ok, mix, args.budget, exclude=annotated, window=_window(args))
+    _print_batch(batch, "images")
+    _write_scores(table, "images", args.out)
+    failures = [(p, m) for p, m in unnamed] + list(
+        zip(table.loc[table["status"] != "ok", "item"], table.loc[table["status"] != "ok", "error"], strict=True)
+    )
+    for item, message in failures:
+        print(f"not scored: {item}: {message}")
+    return 1 if failures else 0
+
+
+def _cmd_rank_tuboids(args: argparse.Namespace) -> int:
+    from stickypi_assets.active.mixes import parse_mix
+    from stickypi_assets.active.scoring import tuboid_rows
+    from stickypi_assets.active.selection import select_batch
+    from stickypi_assets.formats.tuboids import read_tuboids
+    from stickypi_assets.ml.itc.predict import load_classifier
+
+    target = existing_folder(args.target)
+    tuboids, failures = read_tuboids(target)
+    if not tuboids and not failures:
+        raise DataError(f"no tuboid folders (*/metadata.txt) under {target}: nothing to rank")
+    classifier, _, version = load_classifier(args.bundle_dir, device=device(args))
+    print(f"scoring {len(tuboids)} tuboid(s) with ITC {version}: {args.passes} MC-dropout passes")
+    table = tuboid_rows(classifier, tuboids, passes=args.passes, dropout=args.dropout, seed=args.seed)
+    if len(table):
+        batch = select_batch(table, parse_mix(args.mix, "tuboids", seed=args.seed), args.budget, window=_window(args))
+        _print_batch(batch, "tuboids")
+        _write_scores(table, "tuboids", args.out)
+    for path, message in failures:
+        print(f"not scored: {path}: {message}")
+    return 1 if failures else 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import logging
+
+    import torch
+
+    from stickypi_assets.active.itc_simulation import ItcStage, itc_mixes
+    from stickypi_assets.active.report import compare
+
+    torch.set_num_threads(args.threads)
+    for noisy in ("stickypi_assets.ml", "stickypi_assets.synth"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    stage = ItcStage(Path(args.out) / "work")
+    print(f"pool {len(stage.pool)} tuboids, held-out deployment {len(stage.test)} tuboids", flush=True)
+    compare(stage, itc_mixes(), strategies=args.strategies, seeds=args.seeds, rounds=args.rounds,
+            initial=args.initial, batch=args.batch, out=Path(args.out))  # fmt: skip
+    return 0
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser, default_mix: str, window_hours: float) -> None:
+    parser.add_argument("-b", "--bundle-dir", required=True, help="trained bundle whose model scores the items")
+    parser.add_argument("-t", "--target", required=True, help="folder searched recursively for the items")
+    parser.add_argument("--budget", type=int, default=20, help="how many items to ask for (default 20)")
+    parser.add_argument("--mix", default=default_mix, help=f"samplers and shares (default {default_mix})")
+    parser.add_argument("--passes", type=int, default=10, help="MC-dropout passes (default 10, maskAL's compromise)")
+    parser.add_argument("--dropout", type=float, default=0.25, help="dropout probability (default 0.25, maskAL's)")
+    parser.add_argument(
+        "--window-hours",
+        type=float,
+        default=window_hours,
+        help=f"at most one item per device in this many hours, 0 = off (default {window_hours:g})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks and random picks")
+    parser.add_argument("-o", "--out", help="CSV file for every item's scores (default: not written)")
+    add_gpu_flag(parser)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``al`` (``rank-images``, ``rank-tuboids``, ``simulate``) on the main CLI's sub-parsers."""
+    al, sub = add_command_group(subparsers, "al", "active learning: what to annotate next, and what it saves")
+    images = sub.add_parser("rank-images", help="rank the JPEGs of a folder for UID annotation (maskAL certainty)")
+    _add_sampling_options(images, DEFAULT_IMAGE_MIX, 2.0)
+    images.add_argument(
+        "--mask-share",
+        type=float,
+        default=0.2,
+        help="share of the images scored again with masks after the box-only pass (default 0.2)",
+    )
+    images.set_defaults(func=_cmd_rank_images)
+    tuboids = sub.add_parser("rank-tuboids", help="rank the tuboid folders of a folder for ITC annotation")
+    _add_sampling_options(tuboids, DEFAULT_TUBOID_MIX, 0.0)
+    tuboids.set_defaults(func=_cmd_rank_tuboids)
+    sim = sub.add_parser("simulate", help="simulated annotator on synthetic ITC deployments vs random sampling")
+    sim.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
+    sim.add_argument("--rounds", type=int, default=6, help="annotation rounds after the initial set (default 6)")
+    sim.add_argument("--initial", type=int, default=12, help="initial random labels (default 12)")
+    sim.add_argument("--batch", type=int, default=12, help="labels per round (default 12)")
+    sim.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["random", "margin", "mix"],
+        help="strategies compared with random (default random margin mix)",
+    )
+    sim.add_argument("-o", "--out", default="benchmarks/out/active_learning", help="output folder")
+    sim.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    sim.set_defaults(func=_cmd_simulate)
+    return al
