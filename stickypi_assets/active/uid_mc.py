@@ -11,8 +11,9 @@ the cheap one that ranks a whole pool; the mask term is computed for its top.
 The dropout masks come from a ``torch.Generator`` seeded per image, so an image's score depends on the seed and
 the image, never on the order a pool is scored in; CPU and CUDA alike (the generator lives on the model's device).
 
-Each pass's detections go through torchvision's own rules (softmax, per-class NMS, score threshold, top-k) and then
-through the UID's tile filters (:func:`~stickypi_assets.ml.uid.postprocess.keep_tile_detections`: score, size and
+Each pass's detections go through torchvision's own rules (softmax, per-class NMS, score threshold, top-k), with the
+UID's ``SCORE_THRESHOLD`` applied before the NMS and the mask head (the predictor drops anything below it anyway, and
+masks for torchvision's 0.05 floor cost more than the backbone), and then through the UID's tile filters (:func:`~stickypi_assets.ml.uid.postprocess.keep_tile_detections`: score, size and
 inner edges), so a pass sees what the predictor would have kept. Unlike torchvision, each detection keeps its
 whole softmax row (the semantic term needs it).
 """
@@ -91,7 +92,9 @@ class McDropoutMaskRCNN:
             labels = torch.arange(1, k, device=img_probs.device).view(1, -1).expand(n, k - 1).reshape(-1)
             cand_boxes = img_boxes[:, 1:].reshape(-1, 4)
             scores = img_probs[:, 1:].reshape(-1)
-            keep = torch.where(scores > roi.score_thresh)[0]
+            # the predictor's own score filter, applied before NMS and the mask head: nothing below it is kept
+            # later, and the mask head on torchvision's 0.05 floor would cost T times the day's inference
+            keep = torch.where(scores > max(roi.score_thresh, self.config.score_threshold))[0]
             keep = keep[box_ops.remove_small_boxes(cand_boxes[keep], min_size=1e-2)]
             keep = keep[box_ops.batched_nms(cand_boxes[keep], scores[keep], labels[keep], roi.nms_thresh)]
             keep = keep[: roi.detections_per_img]

@@ -120,3 +120,12 @@ def test_itc_dropout_passes_vary_and_repeat_for_a_seed(classifier_and_tuboids):
     np.testing.assert_array_equal(a.mc_probs, b.mc_probs)
     assert not np.allclose(a.mc_probs[0], a.mc_probs[1])
     assert (all_scores(a.mc_probs)["bald"] > 0).all()
+
+
+def test_passes_keep_only_what_the_predictor_would_keep_above_its_score_threshold(detector):
+    reference = detector.predict_batch(tiles())
+    threshold = float(np.median(np.concatenate([r.scores for r in reference])))
+    config = detector.config.replace(score_threshold=threshold)
+    dets, _, _ = McDropoutMaskRCNN(detector, config, passes=1, dropout=0.0).tile_passes(tiles())
+    for ref, (det,) in zip(reference, dets, strict=True):
+        np.testing.assert_array_equal(det.scores, ref.scores[ref.scores > threshold])
