@@ -27,7 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "orchestration.automation": {"orchestration.partitions", "orchestration.resources", "orchestration.assets",
                                  "pipeline", "lifecycle", "storage", "ml", "settings"},
     "definitions": {"orchestration", "ml"},
-    "demo": {"definitions", "orchestration", "pipeline", "lifecycle", "active", "synth", "storage", "ml", "formats", "settings"},
+    "demo": {"definitions", "orchestration", "pipeline", "lifecycle", "active", "synth", "storage", "ml", "formats",
+             "settings"},
     "cli": {"demo", "pipeline", "lifecycle", "active", "synth", "storage", "ml", "formats", "settings"},
 }  # fmt: skip
 #: Parts that must not import Dagster at all (the core, usable from a notebook without it).

@@ -13,9 +13,10 @@ the image, never on the order a pool is scored in; CPU and CUDA alike (the gener
 
 Each pass's detections go through torchvision's own rules (softmax, per-class NMS, score threshold, top-k), with the
 UID's ``SCORE_THRESHOLD`` applied before the NMS and the mask head (the predictor drops anything below it anyway, and
-masks for torchvision's 0.05 floor cost more than the backbone), and then through the UID's tile filters (:func:`~stickypi_assets.ml.uid.postprocess.keep_tile_detections`: score, size and
-inner edges), so a pass sees what the predictor would have kept. Unlike torchvision, each detection keeps its
-whole softmax row (the semantic term needs it).
+masks for torchvision's 0.05 floor cost more than the backbone), and then through the UID's tile filters
+(:func:`~stickypi_assets.ml.uid.postprocess.keep_tile_detections`: score, size and inner edges), so a pass
+sees what the predictor would have kept. Unlike torchvision, each detection keeps its whole softmax row (the
+semantic term needs it).
 """
 
 from __future__ import annotations
