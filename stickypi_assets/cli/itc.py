@@ -14,35 +14,27 @@ from __future__ import annotations
 import argparse
 import json
 
-from stickypi_assets.cli.common import (
-    DataError,
-    add_bundle_action,
-    add_command_group,
-    device,
-    existing_folder,
-    exit_status,
-    report_training,
-)
+from stickypi_assets.cli import common
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
     from stickypi_assets.formats.tuboids import iter_tuboid_dirs
     from stickypi_assets.ml.itc.predict import predict_dir
 
-    target = existing_folder(args.target)
+    target = common.existing_folder(args.target)
     if next(iter_tuboid_dirs(target), None) is None:
-        raise DataError(f"no tuboid folders (*/metadata.txt) under {target}: nothing to do")
-    result = predict_dir(args.bundle_dir, args.target, force=args.force, device=device(args))
+        raise common.DataError(f"no tuboid folders (*/metadata.txt) under {target}: nothing to do")
+    result = predict_dir(args.bundle_dir, args.target, force=args.force, device=common.device(args))
     print(f"classified {result.n_classified} tuboid(s) with model {result.version} -> {result.results}")
-    return exit_status(result.failures, "unreadable")
+    return common.exit_status(result.failures, "unreadable")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.itc.train import train
 
-    result = train(args.bundle_dir, restart=args.restart_training, device=device(args), max_iter=args.max_iter)
+    result = train(args.bundle_dir, restart=args.restart_training, device=common.device(args), max_iter=args.max_iter)
     validation = "validation: " + json.dumps(result.last_validation) if result.last_validation else None
-    return report_training(
+    return common.report_training(
         result, f"rounds {result.start_round}..{result.rounds}", (result.n_train, result.n_validation, "tuboids"),
         validation, result.report.skipped, "annotated tuboid(s) skipped (see output/dataset.json)",
     )
@@ -51,7 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.itc.validate import validate
 
-    result = validate(args.bundle_dir, args.target, device=device(args))
+    result = validate(args.bundle_dir, args.target, device=common.device(args))
     print(json.dumps({k: v for k, v in result.metrics.items() if k != "skipped"}, indent=2))
     print(f"{', '.join(result.files)} written to {result.out_dir}")
     return 0
@@ -59,19 +51,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``itc`` (with ``predict-dir``, ``train``, ``validate``) on the main CLI's sub-parsers."""
-    itc, sub = add_command_group(subparsers, "itc", "Insect Tuboid Classifier tools")
-    add_bundle_action(
+    itc, sub = common.add_command_group(subparsers, "itc", "Insect Tuboid Classifier tools")
+    common.add_bundle_action(
         sub, "predict-dir", _cmd_predict_dir, "classify every tuboid folder under --target into <target>/results.csv",
         bundle="ITC bundle with output/model_final.pth", target="folder searched recursively for */metadata.txt",
         force="replace an existing results.csv",
     )
-    add_bundle_action(
-        sub, "train", _cmd_train, "train on the bundle's data/ (tuboids + database.db; resumes by default)",
-        bundle="ITC bundle (config/config.yaml, data/)", restart="start from round 0 with fresh weights",
-        max_iter="override the config's N_ROUNDS",
-    )
-    add_bundle_action(
-        sub, "validate", _cmd_validate, "confusion matrix, per-class scores and accuracy on the validation tuboids",
-        bundle="trained ITC bundle", target="output folder (created)",
+    common.add_train_and_validate(
+        sub, "ITC", _cmd_train, _cmd_validate,
+        train_help="train on the bundle's data/ (tuboids + database.db; resumes by default)", data="",
+        restart="start from round 0 with fresh weights", max_iter="override the config's N_ROUNDS",
+        validate_help="confusion matrix, per-class scores and accuracy on the validation tuboids",
     )
     return itc

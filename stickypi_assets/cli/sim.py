@@ -7,17 +7,17 @@ import argparse
 import json
 from pathlib import Path
 
-from stickypi_assets.cli.common import DataError, add_bundle_action, add_command_group, device, existing_folder
+from stickypi_assets.cli import common
 
 
 def _cmd_predict_dir(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.sim.candidates import annotation_files
     from stickypi_assets.ml.sim.predict import predict_dir
 
-    target = existing_folder(args.target)
+    target = common.existing_folder(args.target)
     if not annotation_files(target):
-        raise DataError(f"no annotation SVGs (<device>.<datetime>.svg) in {target}: nothing to do")
-    day = predict_dir(args.bundle_dir, args.target, force=args.force, torch_device=device(args), progress=True)
+        raise common.DataError(f"no annotation SVGs (<device>.<datetime>.svg) in {target}: nothing to do")
+    day = predict_dir(args.bundle_dir, args.target, force=args.force, torch_device=common.device(args), progress=True)
     written = [r for r in day.records if r.directory is not None]
     print(f"{len(day.records)} tuboid(s), {len(written)} written under {Path(args.target) / 'tuboids'}")
     return 0
@@ -26,7 +26,7 @@ def _cmd_predict_dir(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.sim.train import train
 
-    result = train(args.bundle_dir, restart=args.restart_training, device=device(args), progress=True)
+    result = train(args.bundle_dir, restart=args.restart_training, device=common.device(args), progress=True)
     print(f"trained {result.rounds} -> {result.weights} (version {result.version})")
     if result.last_validation:
         print("validation: " + json.dumps(result.last_validation, default=str))
@@ -36,7 +36,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.sim.train import validate
 
-    metrics = validate(args.bundle_dir, args.target, device=device(args), progress=True)
+    metrics = validate(args.bundle_dir, args.target, device=common.device(args), progress=True)
     print(json.dumps(metrics, indent=2, default=str))
     return 0
 
@@ -51,20 +51,18 @@ def _cmd_candidates(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``sim`` (``predict-dir``, ``train``, ``validate``, ``make-candidates``) on the main CLI."""
-    sim, sim_sub = add_command_group(subparsers, "sim", "Siamese Insect Matcher tools")
-    add_bundle_action(
+    sim, sim_sub = common.add_command_group(subparsers, "sim", "Siamese Insect Matcher tools")
+    common.add_bundle_action(
         sim_sub, "predict-dir", _cmd_predict_dir,
         "track <target>/*.svg (one device; a_<stem>.svg replaces <stem>.svg) into <target>/tuboids/",
         bundle="SIM bundle with output/model_final.pth", target="folder of one device's <device>.<datetime>.svg",
         force="replace an existing <target>/tuboids/",
     )
-    add_bundle_action(
-        sim_sub, "train", _cmd_train, "three-stage training from the bundle's two-frame SVGs",
-        bundle="SIM bundle (config/config.yaml, data/*.svg)", restart="start from round 0 with fresh weights",
-    )
-    add_bundle_action(
-        sim_sub, "validate", _cmd_validate, "results.json ({pred, gt}) and ROC AUC on validation pairs",
-        bundle="trained SIM bundle", target="output folder (created)",
+    common.add_train_and_validate(
+        sim_sub, "SIM", _cmd_train, _cmd_validate,
+        train_help="three-stage training from the bundle's two-frame SVGs", data="*.svg",
+        restart="start from round 0 with fresh weights",
+        validate_help="results.json ({pred, gt}) and ROC AUC on validation pairs",
     )
     sca = sim_sub.add_parser("make-candidates", help="pre-grouped two-frame SVGs from consecutive annotated frames")
     sca.add_argument("-t", "--target", required=True,

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import fields
 from datetime import date
 
 from stickypi_assets.synth.config import SynthConfig
@@ -63,20 +64,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+#: The options not spelled like the :class:`SynthConfig` field they set; every other option is its field's name.
+FIELD_OF_OPTION = {
+    "start": "start_date",
+    "quality": "jpeg_quality",
+    "sprites": "sprites_dir",
+    "rate_day": "arrival_rate_day",
+    "rate_night": "arrival_rate_night",
+}
+
+
 def config_from_args(args: argparse.Namespace) -> SynthConfig:
-    return SynthConfig(
-        devices=args.devices,
-        days=args.days,
-        start_date=args.start,
-        seed=args.seed,
-        width=args.width,
-        height=args.height,
-        corrupt_frames=args.corrupt_frames,
-        jpeg_quality=args.quality,
-        sprites_dir=args.sprites,
-        arrival_rate_day=args.rate_day,
-        arrival_rate_night=args.rate_night,
-    )
+    """The :class:`SynthConfig` of the command line; the fields no option sets keep their defaults."""
+    given = {FIELD_OF_OPTION.get(option, option): value for option, value in vars(args).items()}
+    return SynthConfig(**{f.name: given[f.name] for f in fields(SynthConfig) if f.name in given})
 
 
 def run(args: argparse.Namespace) -> int:

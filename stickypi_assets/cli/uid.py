@@ -10,16 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stickypi_assets.cli.common import (
-    DataError,
-    UsageError,
-    add_bundle_action,
-    add_command_group,
-    device,
-    existing_folder,
-    exit_status,
-    report_training,
-)
+from stickypi_assets.cli import common
 
 
 def check_uid_bundle(bundle_dir: Path, *, progress: bool = True) -> list[dict]:
@@ -85,26 +76,26 @@ def _cmd_predict_dir(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.uid.predict import iter_jpegs, predict_dir
 
     if args.bundle_dir is None and not args.de_novo:
-        raise UsageError("--bundle-dir is required unless --de-novo")
-    target = existing_folder(args.target)
+        raise common.UsageError("--bundle-dir is required unless --de-novo")
+    target = common.existing_folder(args.target)
     if next(iter_jpegs(target), None) is None:
-        raise DataError(f"no JPEG images (*.jpg, *.jpeg) under {target}: nothing to do")
+        raise common.DataError(f"no JPEG images (*.jpg, *.jpeg) under {target}: nothing to do")
     result = predict_dir(
-        args.bundle_dir, args.target, force=args.force, de_novo=args.de_novo, device=device(args), progress=True
+        args.bundle_dir, args.target, force=args.force, de_novo=args.de_novo, device=common.device(args), progress=True
     )
     print(
         f"{len(result.written)} written, {len(result.skipped)} skipped (annotation exists), "
         f"{len(result.failed)} failed under {args.target}"
     )
-    return exit_status(result.failed, "failed")
+    return common.exit_status(result.failed, "failed")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.uid.train import train
 
-    result = train(args.bundle_dir, restart=args.restart_training, device=device(args), max_iter=args.max_iter)
+    result = train(args.bundle_dir, restart=args.restart_training, device=common.device(args), max_iter=args.max_iter)
     losses = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.validation_losses.items()))
-    return report_training(
+    return common.report_training(
         result, f"{result.iterations} iterations", (result.n_train_images, result.n_validation_images, "images"),
         f"validation losses: {losses}" if losses else None,
         result.skipped, "unreadable annotation SVG(s) skipped (see output/metrics.jsonl)",
@@ -114,7 +105,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from stickypi_assets.ml.uid.validate import validate
 
-    result = validate(args.bundle_dir, args.target, device=device(args), progress=True)
+    result = validate(args.bundle_dir, args.target, device=common.device(args), progress=True)
     print(json.dumps(result.metrics, indent=2))
     print(f"results.json, metrics.json and validation SVGs written to {result.out_dir}")
     return 0
@@ -122,26 +113,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``uid`` (``check-data``, ``predict-dir``, ``train``, ``validate``) on the main CLI's sub-parsers."""
-    uid, uid_sub = add_command_group(subparsers, "uid", "Universal Insect Detector tools")
+    uid, uid_sub = common.add_command_group(subparsers, "uid", "Universal Insect Detector tools")
     check = uid_sub.add_parser(
         "check-data", help="parse every <bundle>/data/*.svg and report instances, split and warnings"
     )
     check.add_argument("-b", "--bundle-dir", required=True, help="UID bundle directory (with data/*.svg)")
     check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     check.set_defaults(func=_cmd_check_data)
-    pdir = add_bundle_action(
+    pdir = common.add_bundle_action(
         uid_sub, "predict-dir", _cmd_predict_dir, "write <stem>.svg next to every JPEG under --target",
         bundle="UID bundle with output/model_final.pth", bundle_required=False,
         target="folder searched recursively for *.jpg", force="overwrite <stem>.svg (a_<stem>.svg is never touched)",
     )
     pdir.add_argument("-n", "--de-novo", action="store_true", help="empty SVGs for annotating from scratch (no model)")
-    add_bundle_action(
-        uid_sub, "train", _cmd_train, "train the bundle's detector (resumes unless --restart-training)",
-        bundle="UID bundle (config/config.yaml, data/*.svg)", restart="start from iteration 0",
-        max_iter="override the config's MAX_ITER",
-    )
-    add_bundle_action(
-        uid_sub, "validate", _cmd_validate, "precision/recall/mask AP on the bundle's validation SVGs",
-        bundle="trained UID bundle", target="output folder (created)",
+    common.add_train_and_validate(
+        uid_sub, "UID", _cmd_train, _cmd_validate,
+        train_help="train the bundle's detector (resumes unless --restart-training)", data="*.svg",
+        restart="start from iteration 0", max_iter="override the config's MAX_ITER",
+        validate_help="precision/recall/mask AP on the bundle's validation SVGs",
     )
     return uid

@@ -57,12 +57,22 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, dtime(0), tzinfo=UTC)
 
 
+def _device_key(root: str, device: str, name: str) -> str:
+    """``<root>/<device>/<name>``: the per-device folders of the Sticky Pi API layout."""
+    return f"{root}/{device}/{name}"
+
+
+def _device_day(root: str, device: str, day: date) -> str:
+    """``<root>/<device>/<device>.<YYYY-MM-DD>``: where the names of a device-day's objects start."""
+    return _device_key(root, device, f"{device}.{day.isoformat()}")
+
+
 # -- raw images (Sticky Pi API layout) ------------------------------------------------------------------------
 
 
 def raw_image_key(device: str, stem: str) -> str:
     """``raw_images/<device>/<stem>.jpg``: a device's JPEG."""
-    return f"{RAW_IMAGES}/{device}/{stem}.jpg"
+    return _device_key(RAW_IMAGES, device, f"{stem}.jpg")
 
 
 def raw_images_prefix(device: str | None = None) -> str:
@@ -73,7 +83,7 @@ def raw_images_prefix(device: str | None = None) -> str:
 def raw_day_prefix(device: str, day: date) -> str:
     """One device-day's JPEGs: their names start with ``<device>.<YYYY-MM-DD>_``, one listing, never a scan."""
     validate_device(device)
-    return f"{RAW_IMAGES}/{device}/{device}.{day.isoformat()}_"
+    return _device_day(RAW_IMAGES, device, day) + "_"
 
 
 # -- UID annotations predicted by the platform ------------------------------------------------------------------
@@ -81,11 +91,11 @@ def raw_day_prefix(device: str, day: date) -> str:
 
 def uid_annotation_key(device: str, stem: str) -> str:
     """``uid_annotations/<device>/<stem>.svg``: the UID's annotation SVG of one image (embedding its JPEG)."""
-    return f"{UID_ANNOTATIONS}/{device}/{stem}.svg"
+    return _device_key(UID_ANNOTATIONS, device, f"{stem}.svg")
 
 
 def uid_annotation_day_prefix(device: str, day: date) -> str:
-    return f"{UID_ANNOTATIONS}/{device}/{device}.{day.isoformat()}_"
+    return _device_day(UID_ANNOTATIONS, device, day) + "_"
 
 
 # -- SIM outputs ----------------------------------------------------------------------------------------------
@@ -98,7 +108,7 @@ def tuboid_key(relpath: str) -> str:
 
 def tuboid_folder_key(series: str, folder_id: str) -> str:
     """``tiled_tuboids/<series>/<folder>/``: one tuboid folder (``metadata.txt``, ``tuboid.jpg``, ``context.jpg``)."""
-    return f"{TILED_TUBOIDS}/{series}/{folder_id}/"
+    return tuboid_key(f"{series}/{folder_id}/")
 
 
 def tuboid_day_prefix(device: str, day: date) -> str:
@@ -108,12 +118,12 @@ def tuboid_day_prefix(device: str, day: date) -> str:
 
 def sim_video_key(device: str, day: date) -> str:
     """``sim_videos/<device>/<device>.<YYYY-MM-DD>.mp4``: the day's frames with numbered tracks."""
-    return f"{SIM_VIDEOS}/{device}/{device}.{day.isoformat()}.mp4"
+    return _device_day(SIM_VIDEOS, device, day) + ".mp4"
 
 
 def sim_state_key(device: str, day: date) -> str:
     """``sim_state/<device>/<device>.<YYYY-MM-DD>.json``: the tracks open at midnight, which the next day continues."""
-    return f"{SIM_STATE}/{device}/{device}.{day.isoformat()}.json"
+    return _device_day(SIM_STATE, device, day) + ".json"
 
 
 # -- warehouse (tables as Parquet, the source of truth) -------------------------------------------------------
@@ -125,12 +135,12 @@ def table_prefix(table: str) -> str:
 
 def partition_parquet_key(table: str, partition: PartitionKey) -> str:
     """``warehouse/<table>/device=<device>/date=<YYYY-MM-DD>/part.parquet``: one partition of a table."""
-    return f"{WAREHOUSE}/{table}/{partition.path}/part.parquet"
+    return f"{table_prefix(table)}{partition.path}/part.parquet"
 
 
 def whole_table_key(table: str) -> str:
     """``warehouse/<table>/all.parquet``: a small unpartitioned table written whole (e.g. ``models``)."""
-    return f"{WAREHOUSE}/{table}/all.parquet"
+    return f"{table_prefix(table)}all.parquet"
 
 
 # -- model registry -------------------------------------------------------------------------------------------
@@ -152,7 +162,7 @@ def versions_prefix(bundle: str) -> str:
 
 def version_prefix(bundle: str, version: str) -> str:
     """``ml/<bundle>/versions/<version>``: one registered version (config, weights, ``registration.json``)."""
-    return f"{bundle_prefix(bundle)}/versions/{version}"
+    return versions_prefix(bundle) + version
 
 
 def current_version_key(bundle: str) -> str:
@@ -178,4 +188,4 @@ def ground_truth_key(name: str) -> str:
 
 def ground_truth_uid_svg_key(device: str, stem: str) -> str:
     """``ground_truth/uid/<device>/<stem>.svg``: the true outlines of one synthetic image."""
-    return f"{GROUND_TRUTH}/uid/{device}/{stem}.svg"
+    return ground_truth_key(f"uid/{device}/{stem}.svg")

@@ -44,22 +44,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from stickypi_assets.formats import tuboids as tb
 from stickypi_assets.formats.itc_database import TuboidAnnotation, write_annotations
 from stickypi_assets.formats.names import parse_stem
-from stickypi_assets.formats.tuboids import (
-    MIN_FRAMES_TO_WRITE,
-    MIN_TILES_TO_READ,
-    TILE_SIZE,
-    Tuboid,
-    TuboidFrame,
-    TuboidId,
-    draw_context,
-    masked_square_tile,
-    tile_budget_groups,
-    tile_scale,
-    within_tile_window,
-    write_tuboid,
-)
 from stickypi_assets.storage.keys import ground_truth_key, raw_image_key
 from stickypi_assets.storage.object_store import ObjectStore, ObjectStoreError
 from stickypi_assets.synth.generator import ITC_USER
@@ -133,7 +120,7 @@ class SynthTuboids:
 
 @dataclass
 class _Plan:
-    tuboid_id: TuboidId
+    tuboid_id: tb.TuboidId
     track: dict
     rows: list[dict]  # visible frames, chronological
     tiled: list[bool]
@@ -153,16 +140,16 @@ def _plans(frames: pd.DataFrame, tracks: pd.DataFrame, skipped: list[tuple[str, 
         group = by_insect.get(insect_id)
         rows = [] if group is None else group.to_dict("records")
         try:
-            tid = TuboidId.parse(insect_id)
+            tid = tb.TuboidId.parse(insect_id)
         except ValueError as exc:
             skipped.append((insect_id, f"not a tuboid id: {exc}"))
             continue
         times = [parse_stem(r["image_stem"], check_epoch=False).datetime for r in rows]
-        tiled = within_tile_window(times)
-        if len(rows) < MIN_FRAMES_TO_WRITE or sum(tiled) < MIN_TILES_TO_READ:
+        tiled = tb.within_tile_window(times)
+        if len(rows) < tb.MIN_FRAMES_TO_WRITE or sum(tiled) < tb.MIN_TILES_TO_READ:
             skipped.append(
                 (insect_id, f"{len(rows)} visible frame(s), {sum(tiled)} within 24 h of the first; a tuboid needs "
-                 f"at least {MIN_FRAMES_TO_WRITE} and {MIN_TILES_TO_READ}")
+                 f"at least {tb.MIN_FRAMES_TO_WRITE} and {tb.MIN_TILES_TO_READ}")
             )  # fmt: skip
             continue
         plans.append(_Plan(tid, track, rows, tiled))
@@ -198,11 +185,11 @@ def _write_group(store: ObjectStore, root: Path, group: Sequence[_Plan], result:
             plan = group[g]
             polygon = np.asarray(plan.rows[k]["polygon"].tolist(), dtype=np.int32).reshape(-1, 2)
             if plan.tiled[k]:
-                tiles[(g, k)], scales[(g, k)] = masked_square_tile(image, polygon, size=TILE_SIZE)
+                tiles[(g, k)], scales[(g, k)] = tb.masked_square_tile(image, polygon, size=tb.TILE_SIZE)
             else:
-                scales[(g, k)] = tile_scale(polygon, w, h)
+                scales[(g, k)] = tb.tile_scale(polygon, w, h)
             if k == 0:
-                contexts[g] = draw_context(image, cv2.boundingRect(polygon))
+                contexts[g] = tb.draw_context(image, cv2.boundingRect(polygon))
         del image
     for g, plan in enumerate(group):
         insect_id = str(plan.tuboid_id)
@@ -213,17 +200,17 @@ def _write_group(store: ObjectStore, root: Path, group: Sequence[_Plan], result:
         for k, row in enumerate(plan.rows):
             name = parse_stem(row["image_stem"], check_epoch=False)
             frames.append(
-                TuboidFrame(name.device, name.datetime, float(row["centroid_x"]), float(row["centroid_y"]),
-                            scales[(g, k)])
+                tb.TuboidFrame(name.device, name.datetime, float(row["centroid_x"]), float(row["centroid_y"]),
+                               scales[(g, k)])
             )  # fmt: skip
-        tuboid = Tuboid(
+        tuboid = tb.Tuboid(
             id=plan.tuboid_id,
             frames=frames,
             tiles=[tiles[(g, k)] for k in range(len(plan.rows)) if plan.tiled[k]],
             context_jpeg=contexts.get(g),
         )
         try:
-            directory = write_tuboid(root, tuboid)
+            directory = tb.write_tuboid(root, tuboid)
         except ValueError as exc:  # TuboidError: one bad insect must not lose the others
             result.skipped.append((insect_id, str(exc)))
             continue
@@ -260,7 +247,7 @@ def write_synth_tuboids(
     result = SynthTuboids(root=root, database=None)
     plans = _plans(frames, tracks, result.skipped)
     root.mkdir(parents=True, exist_ok=True)
-    for group in tile_budget_groups(plans, lambda plan: plan.n_tiles, max_tiles_in_memory):
+    for group in tb.tile_budget_groups(plans, lambda plan: plan.n_tiles, max_tiles_in_memory):
         _write_group(store, root, group, result)
     result.written.sort(key=lambda t: t.tuboid_id)
     result.skipped.sort()

@@ -6,9 +6,8 @@ The analysts' ``captures`` (one row per insect) and ``daily_taxon_counts`` are d
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from stickypi_assets.orchestration.assets.metadata import problems_markdown
-from stickypi_assets.orchestration.assets.stage_asset import stage_asset
-from stickypi_assets.orchestration.partitions import context_partitions
+from stickypi_assets.orchestration.assets.metadata import StatusTally, per_item, problems_markdown
+from stickypi_assets.orchestration.assets.stage_asset import stage_asset, upstream_days
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.classifications import classify_device_day
 from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
@@ -29,20 +28,16 @@ def classifications(
 ) -> MaterializeResult:
     warehouse, store = storage.warehouse(), storage.object_store()
     classifier, _, version = itc_model.load()
-    totals = {"ok": 0, "not_classified": 0, "error": 0}
+    tally = StatusTally({"ok": "n_classified", "not_classified": "n_not_classified", "error": "n_errors"})
     seconds = 0.0
-    errors: list[tuple[str, str]] = []
     taxa: dict[str, int] = {}
     with warehouse.deferred_publish():  # one publish for all days of a range run
-        for partition in context_partitions(context):
-            tubs = warehouse.read_partition_parquet(TUBOIDS.name, partition)
+        for partition, tubs in upstream_days(context, warehouse, TUBOIDS):
             day = classify_device_day(store, tubs, classifier, version, device=partition.device, day=partition.date,
                                       run_id=context.run.run_id)  # fmt: skip
             warehouse.write_partition(CLASSIFICATIONS.name, partition, day.rows)
-            for status in totals:
-                totals[status] += day.count(status)
+            tally.add(day)
             seconds += day.seconds
-            errors += day.errors
             if len(day.rows):
                 for pattern, n in day.rows[day.rows.status == "ok"].pattern.value_counts().items():
                     taxa[pattern] = taxa.get(pattern, 0) + int(n)
@@ -53,13 +48,11 @@ def classifications(
     table = "\n".join(f"| `{p}` | {n} |" for p, n in sorted(taxa.items(), key=lambda kv: -kv[1]))
     return MaterializeResult(
         metadata={
-            "dagster/row_count": sum(totals.values()),
-            "n_classified": totals["ok"],
-            "n_not_classified": totals["not_classified"],
-            "n_errors": totals["error"],
-            "seconds_per_tuboid": round(seconds / totals["ok"], 4) if totals["ok"] else 0.0,
+            "dagster/row_count": tally.total,
+            **tally.metadata(),
+            "seconds_per_tuboid": per_item(seconds, tally["ok"], 4),
             "model_version": version,
             "labels": MetadataValue.md(f"| label pattern | tuboids |\n|---|---|\n{table}" if taxa else "none"),
-            "unreadable_folders": problems_markdown(errors),
+            "unreadable_folders": problems_markdown(tally.errors),
         }
     )

@@ -1,6 +1,10 @@
 """Asset metadata shared by the stages (kept small: it lives in Dagster's event log)."""
 
+from typing import Protocol
+
 from dagster import MetadataValue
+
+from stickypi_assets.storage.object_store import ObjectStore
 
 MAX_LISTED_PROBLEMS = 50
 
@@ -40,3 +44,49 @@ def hourly_bars_markdown(hours: list[int], title: str, width: int = 360, height:
         return MetadataValue.md(f"{title}: " + ", ".join(f"{h:02d}h {n}" for h, n in enumerate(counts) if n))
     data = base64.b64encode(png.tobytes()).decode("ascii")
     return MetadataValue.md(f"![{title}](data:image/png;base64,{data})")
+
+
+def path_or_count(store: ObjectStore, keys: list[str]) -> MetadataValue | int:
+    """A link to the one object a one-day run wrote, or how many objects a range run wrote."""
+    return MetadataValue.path(store.uri(keys[0])) if len(keys) == 1 else len(keys)
+
+
+def per_item(seconds: float, n: int, digits: int) -> float:
+    """Seconds per item (image, tuboid, frame) rounded to ``digits``; 0.0 when there was none."""
+    return round(seconds / n, digits) if n else 0.0
+
+
+class DayResult(Protocol):
+    """What a pipeline's device-day result tells an asset: its rows per status and its problems."""
+
+    errors: list[tuple[str, str]]
+
+    def count(self, status: str) -> int: ...
+
+
+class StatusTally:
+    """The rows per status and the problems of the device-days of one run, for the asset's metadata.
+
+    ``names`` maps each status to its metadata entry, in the order the entries are listed
+    (``{"ok": "n_ok", "error": "n_errors"}``)."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.counts = dict.fromkeys(names, 0)
+        self.errors: list[tuple[str, str]] = []
+
+    def add(self, day: DayResult) -> None:
+        for status in self.counts:
+            self.counts[status] += day.count(status)
+        self.errors += day.errors
+
+    def __getitem__(self, status: str) -> int:
+        return self.counts[status]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def metadata(self) -> dict[str, int]:
+        """``{entry: rows}`` of each status."""
+        return {self.names[status]: n for status, n in self.counts.items()}

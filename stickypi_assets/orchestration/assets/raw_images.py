@@ -5,13 +5,12 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
-    MetadataValue,
     TableColumn,
     TableSchema,
     asset,
 )
 
-from stickypi_assets.orchestration.assets.metadata import problems_markdown
+from stickypi_assets.orchestration.assets.metadata import StatusTally, path_or_count, problems_markdown
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.orchestration.resources import StickyPiStorage
 from stickypi_assets.pipeline.raw_images import index_device_day
@@ -33,8 +32,7 @@ def raw_images(context: AssetExecutionContext, storage: StickyPiStorage) -> Mate
     store, warehouse = storage.object_store(), storage.warehouse()
     # The decode bound comes from the resource's settings (env STICKYPI_MAX_IMAGE_PIXELS), like the store's limits.
     max_image_pixels = storage.settings().max_image_pixels
-    totals = {"ok": 0, "error": 0, "duplicate": 0}
-    errors: list[tuple[str, str]] = []
+    tally = StatusTally({"ok": "n_ok", "error": "n_errors", "duplicate": "n_duplicates"})
     warnings: list[tuple[str, str]] = []
     keys = []
     with warehouse.deferred_publish():  # one publish for all days of a range run
@@ -43,9 +41,7 @@ def raw_images(context: AssetExecutionContext, storage: StickyPiStorage) -> Mate
                 store, partition.device, partition.date, run_id=context.run.run_id, max_image_pixels=max_image_pixels
             )
             result = warehouse.write_partition(IMAGES.name, partition, index.rows)
-            for status in totals:
-                totals[status] += index.count(status)
-            errors += index.errors
+            tally.add(index)
             warnings += index.warnings
             keys.append(result.parquet_key)
             context.log.info(
@@ -54,13 +50,11 @@ def raw_images(context: AssetExecutionContext, storage: StickyPiStorage) -> Mate
             )
     return MaterializeResult(
         metadata={
-            "dagster/row_count": sum(totals.values()),
-            "n_ok": totals["ok"],
-            "n_errors": totals["error"],
-            "n_duplicates": totals["duplicate"],
-            "errors": problems_markdown(errors),
+            "dagster/row_count": tally.total,
+            **tally.metadata(),
+            "errors": problems_markdown(tally.errors),
             "n_warnings": len(warnings),  # ok images that lost metadata (e.g. an EXIF Make that is no sensor dict)
-            "parquet": MetadataValue.path(store.uri(keys[0])) if len(keys) == 1 else len(keys),
+            "parquet": path_or_count(store, keys),
             "dagster/column_schema": TableSchema(
                 columns=[TableColumn(c.name, c.duckdb_type, description=c.description) for c in IMAGES.columns]
             ),

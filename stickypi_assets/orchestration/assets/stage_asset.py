@@ -8,13 +8,16 @@ keeps the three from drifting apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from dagster import AssetDep, BackfillPolicy, asset
+import pandas as pd
+from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, asset
 
 from stickypi_assets.orchestration.conditions import refresh_on_model_change
-from stickypi_assets.orchestration.partitions import DEVICE_DAY
+from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
+from stickypi_assets.storage.tables import TableSpec
+from stickypi_assets.storage.warehouse import PartitionKey, Warehouse
 
 
 def stage_asset(
@@ -38,3 +41,11 @@ def stage_asset(
         kinds={"pytorch", "duckdb"},
         description=description,
     )
+
+
+def upstream_days(
+    context: AssetExecutionContext, warehouse: Warehouse, table: TableSpec
+) -> Iterator[tuple[PartitionKey, pd.DataFrame]]:
+    """Each device-day of the run with its rows of the stage's input ``table``, read when its turn comes."""
+    for partition in context_partitions(context):
+        yield partition, warehouse.read_partition_parquet(table.name, partition)

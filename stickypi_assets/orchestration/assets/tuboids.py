@@ -36,7 +36,12 @@ from dagster import (
 from pydantic import Field
 
 from stickypi_assets.ml.sim.tracking import TrackState
-from stickypi_assets.orchestration.assets.metadata import hourly_bars_markdown, problems_markdown
+from stickypi_assets.orchestration.assets.metadata import (
+    hourly_bars_markdown,
+    path_or_count,
+    per_item,
+    problems_markdown,
+)
 from stickypi_assets.orchestration.assets.stage_asset import stage_asset
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions, multi_partition_key
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
@@ -181,11 +186,11 @@ def tuboids(
             "n_open_at_midnight": totals["open"],
             "n_frames": totals["frames"],
             "n_tuboid_instances": totals["instances"],
-            "seconds_per_frame": round(totals["seconds"] / totals["frames"], 3) if totals["frames"] else 0.0,
+            "seconds_per_frame": per_item(totals["seconds"], totals["frames"], 3),
             "model_version": version,
             "day_handover": MetadataValue.md("\n".join(handovers[:50])),
             "captures_per_hour": hourly_bars_markdown(new_hours, "new tuboids (captures) per UTC hour"),
-            "video": MetadataValue.path(store.uri(videos[0])) if len(videos) == 1 else len(videos),
+            "video": path_or_count(store, videos),
             "unreadable_svgs": problems_markdown(errors),
         }
     )

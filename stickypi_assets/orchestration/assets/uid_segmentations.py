@@ -1,10 +1,15 @@
 """Asset ``uid_segmentations``: the UID on each device-day → SVGs, tables ``instances`` and ``segmented_images``."""
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+from dagster import AssetExecutionContext, MaterializeResult
 
-from stickypi_assets.orchestration.assets.metadata import hourly_bars_markdown, problems_markdown
-from stickypi_assets.orchestration.assets.stage_asset import stage_asset
-from stickypi_assets.orchestration.partitions import context_partitions
+from stickypi_assets.orchestration.assets.metadata import (
+    StatusTally,
+    hourly_bars_markdown,
+    path_or_count,
+    per_item,
+    problems_markdown,
+)
+from stickypi_assets.orchestration.assets.stage_asset import stage_asset, upstream_days
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.uid_segmentations import segment_device_day
 from stickypi_assets.storage.keys import uid_annotation_day_prefix
@@ -27,25 +32,21 @@ def uid_segmentations(
 ) -> MaterializeResult:
     warehouse, store = storage.warehouse(), storage.object_store()
     detector, config, version = uid_model.load()
-    totals = {"images": 0, "instances": 0, "errors": 0, "skipped": 0, "seconds": 0.0}
-    errors: list[tuple[str, str]] = []
+    tally = StatusTally({"ok": "n_images", "error": "n_failed_images", "skipped": "n_skipped_images"})
+    n_instances, seconds = 0, 0.0
     hours: list[int] = []
     prefixes: list[str] = []
     with warehouse.deferred_publish():  # one publish for all days of a range run
-        for partition in context_partitions(context):
-            images = warehouse.read_partition_parquet(IMAGES.name, partition)
+        for partition, images in upstream_days(context, warehouse, IMAGES):
             day = segment_device_day(
                 store, images, detector, config, version,
                 device=partition.device, day=partition.date, run_id=context.run.run_id,
             )  # fmt: skip
             warehouse.write_partition(INSTANCES.name, partition, day.instances, publish=False)
             warehouse.write_partition(SEGMENTED_IMAGES.name, partition, day.images)
-            totals["images"] += day.count("ok")
-            totals["errors"] += day.count("error")
-            totals["skipped"] += day.count("skipped")
-            totals["instances"] += len(day.instances)
-            totals["seconds"] += day.timings.total
-            errors += day.errors
+            tally.add(day)
+            n_instances += len(day.instances)
+            seconds += day.timings.total
             if len(day.instances):
                 hours += day.instances["datetime"].dt.tz_convert("UTC").dt.hour.tolist()
             prefixes.append(uid_annotation_day_prefix(partition.device, partition.date))
@@ -54,18 +55,15 @@ def uid_segmentations(
                 f"({day.count('error')} failed, {day.count('skipped')} skipped) "
                 f"-> {uid_annotation_day_prefix(partition.device, partition.date)}"
             )
-    per_image = totals["seconds"] / totals["images"] if totals["images"] else 0.0
     return MaterializeResult(
         metadata={
-            "dagster/row_count": totals["instances"],
-            "n_images": totals["images"],
-            "n_instances": totals["instances"],
-            "n_failed_images": totals["errors"],
-            "n_skipped_images": totals["skipped"],
-            "seconds_per_image": round(per_image, 3),
+            "dagster/row_count": n_instances,
+            "n_instances": n_instances,
+            **tally.metadata(),
+            "seconds_per_image": per_item(seconds, tally["ok"], 3),
             "model_version": version,
-            "failures": problems_markdown(errors),
+            "failures": problems_markdown(tally.errors),
             "instances_per_hour": hourly_bars_markdown(hours, "instances per UTC hour"),
-            "svgs": MetadataValue.path(store.uri(prefixes[0])) if len(prefixes) == 1 else len(prefixes),
+            "svgs": path_or_count(store, prefixes),
         }
     )
