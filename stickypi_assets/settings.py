@@ -27,6 +27,11 @@ DEFAULT_MAX_OBJECT_BYTES = 256 * 2**20  # no image, SVG or table partition comes
 DEFAULT_S3_CONNECT_TIMEOUT = 10.0
 DEFAULT_S3_READ_TIMEOUT = 60.0
 DEFAULT_S3_MAX_ATTEMPTS = 5
+DEFAULT_AL_BUDGET = 20
+DEFAULT_AL_PASSES = 10  # maskAL's compromise between cost and a stable certainty
+#: The annotation queue's default sampler mixes (grammar: ``stickypi_assets.active.mixes``).
+DEFAULT_AL_IMAGE_MIX = "maskal:0.7,diversity:0.2,random:0.1"
+DEFAULT_AL_TUBOID_MIX = "margin:0.5,frame_disagreement:0.2,diversity:0.2,random:0.1"
 #: ``STICKYPI_<STAGE>_BUNDLE``: a local bundle a stage's assets use instead of the registry's current version.
 BUNDLE_VARIABLE = re.compile(r"^STICKYPI_([A-Z0-9]+)_BUNDLE$")
 
@@ -40,6 +45,10 @@ _BOUNDED_NUMBERS: tuple[tuple[str, float, float, type, str], ...] = (
     ("s3_connect_timeout", DEFAULT_S3_CONNECT_TIMEOUT, 0.001, float, "a number of seconds > 0"),
     ("s3_read_timeout", DEFAULT_S3_READ_TIMEOUT, 0.001, float, "a number of seconds > 0"),
     ("s3_max_attempts", DEFAULT_S3_MAX_ATTEMPTS, 1, int, "a whole number of attempts >= 1"),
+    ("retrain_every_n", 1, 1, int, "a whole number of annotated items >= 1 (1 = retrain on every change)"),
+    ("al_image_budget", DEFAULT_AL_BUDGET, 0, int, "a whole number of images >= 0 per batch"),
+    ("al_tuboid_budget", DEFAULT_AL_BUDGET, 0, int, "a whole number of tuboids >= 0 per batch"),
+    ("al_passes", DEFAULT_AL_PASSES, 2, int, "a whole number of MC-dropout passes >= 2"),
 )
 
 #: Every variable :meth:`Settings.from_env` reads (``<STAGE>`` stands for each stage of ``ml.stages``).
@@ -61,6 +70,12 @@ VARIABLES = (
     "STICKYPI_S3_CONNECT_TIMEOUT",
     "STICKYPI_S3_READ_TIMEOUT",
     "STICKYPI_S3_MAX_ATTEMPTS",
+    "STICKYPI_RETRAIN_EVERY_N",
+    "STICKYPI_AL_IMAGE_BUDGET",
+    "STICKYPI_AL_TUBOID_BUDGET",
+    "STICKYPI_AL_IMAGE_MIX",
+    "STICKYPI_AL_TUBOID_MIX",
+    "STICKYPI_AL_PASSES",
 )
 
 
@@ -102,6 +117,14 @@ class Settings:
     s3_connect_timeout: float = DEFAULT_S3_CONNECT_TIMEOUT
     s3_read_timeout: float = DEFAULT_S3_READ_TIMEOUT
     s3_max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
+    #: Retrain a model once this many items (UID/SIM SVGs, ITC tuboid folders) are newer than its training data.
+    retrain_every_n: int = 1
+    #: The annotation queue: items per batch, the sampler mixes that fill it, MC-dropout passes of the scores.
+    al_image_budget: int = DEFAULT_AL_BUDGET
+    al_tuboid_budget: int = DEFAULT_AL_BUDGET
+    al_image_mix: str = DEFAULT_AL_IMAGE_MIX
+    al_tuboid_mix: str = DEFAULT_AL_TUBOID_MIX
+    al_passes: int = DEFAULT_AL_PASSES
 
     @property
     def ml_cache(self) -> Path:
@@ -139,6 +162,8 @@ class Settings:
             s3_region=get("STICKYPI_S3_REGION"),
             px_per_mm=_positive("STICKYPI_PX_PER_MM", get("STICKYPI_PX_PER_MM"), "a positive number (pixels per mm)"),
             **{row[0]: bounded(*row) for row in _BOUNDED_NUMBERS},
+            al_image_mix=get("STICKYPI_AL_IMAGE_MIX", DEFAULT_AL_IMAGE_MIX) or DEFAULT_AL_IMAGE_MIX,
+            al_tuboid_mix=get("STICKYPI_AL_TUBOID_MIX", DEFAULT_AL_TUBOID_MIX) or DEFAULT_AL_TUBOID_MIX,
             model_bundles={
                 match.group(1).lower(): Path(value).expanduser()
                 for name, value in env.items()

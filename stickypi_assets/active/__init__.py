@@ -19,6 +19,7 @@ The core of the learning loop, free of Dagster (the assets and the CLI call it):
 
 from __future__ import annotations
 
-#: The annotation queue's default mixes (grammar: :mod:`stickypi_assets.active.mixes`).
-DEFAULT_IMAGE_MIX = "maskal:0.7,diversity:0.2,random:0.1"
-DEFAULT_TUBOID_MIX = "margin:0.5,frame_disagreement:0.2,diversity:0.2,random:0.1"
+from stickypi_assets.settings import DEFAULT_AL_IMAGE_MIX as DEFAULT_IMAGE_MIX
+from stickypi_assets.settings import DEFAULT_AL_TUBOID_MIX as DEFAULT_TUBOID_MIX
+
+__all__ = ["DEFAULT_IMAGE_MIX", "DEFAULT_TUBOID_MIX"]

@@ -24,6 +24,7 @@ from stickypi_assets.active.certainty import DEFAULT_EMPTY_CERTAINTY, ImageCerta
 from stickypi_assets.active.itc_mc import sample_tuboids
 from stickypi_assets.active.uid_mc import McDropoutMaskRCNN
 from stickypi_assets.active.uncertainty import all_scores, vote_disagreement
+from stickypi_assets.storage.object_store import ObjectStoreError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def score_images(
             row.update(image_row(passes.certainty(empty_certainty=empty_certainty), names))
             row.update(status="ok", error=None, maskal_pass="boxes", embedding=passes.embedding)
             loaders[image.item] = image.load
-        except (ValueError, OSError) as exc:  # an unreadable image is reported with the others
+        except (ValueError, OSError, ObjectStoreError) as exc:  # an unreadable image is reported with the others
             log.warning("%s: not scored (%s)", image.item, exc)
             row.update(status="error", error=str(exc), maskal_pass=None)
         rows.append(row)
@@ -88,7 +89,7 @@ def score_images(
         for index, item in zip(top.index, top["item"], strict=True):
             try:
                 passes = sampler.image_passes(loaders[item](), key=item, with_masks=True)
-            except (ValueError, OSError) as exc:
+            except (ValueError, OSError, ObjectStoreError) as exc:
                 log.warning("%s: mask pass failed, box-only score kept (%s)", item, exc)
                 continue
             for column, value in image_row(passes.certainty(empty_certainty=empty_certainty), names).items():
@@ -114,4 +115,5 @@ def tuboid_rows(classifier, tuboids: Sequence, *, passes: int, dropout: float, s
         frame[name] = values
     frame["det_labels"] = [np.array([p], dtype=object) for p in frame["pattern"]]
     frame["embedding"] = list(out.embeddings)
+    frame["probs"] = list(out.probs)  # the whole distribution (top-k candidates of a pre-annotation)
     return frame

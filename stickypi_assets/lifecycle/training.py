@@ -50,6 +50,25 @@ def annotation_manifest(store: ObjectStore, stage: str) -> list[dict[str, Any]]:
     ]
 
 
+#: Files of one tuboid folder: a change to any of them is one changed annotation item (the folder).
+_TUBOID_FILES = ("metadata.txt", "tuboid.jpg", "context.jpg")
+
+
+def annotation_item(key: str) -> str:
+    """The annotation item a file belongs to: its tuboid folder (``…/<folder>/``) for a tuboid's files, else the
+    file itself (an SVG, a ``database.db``)."""
+    folder, _, name = key.rpartition("/")
+    return f"{folder}/" if name in _TUBOID_FILES and folder else key
+
+
+def changed_items(manifest: list[dict[str, Any]], trained_on: list[dict[str, Any]]) -> set[str]:
+    """Annotation items added, changed or removed since a model was trained on ``trained_on`` (what
+    ``STICKYPI_RETRAIN_EVERY_N`` counts)."""
+    now = {(m["key"], m["md5"]) for m in manifest}
+    then = {(m["key"], m["md5"]) for m in trained_on}
+    return {annotation_item(key) for key, _ in now ^ then}
+
+
 def local_manifest(data_dir: str | Path) -> list[dict[str, Any]]:
     """``[{key, md5, size}]`` of a local bundle's ``data/`` files (keys relative to it)."""
     data_dir = Path(data_dir)

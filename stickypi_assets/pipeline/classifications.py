@@ -40,7 +40,14 @@ class DayClassifications:
         return int((self.rows["status"] == status).sum()) if len(self.rows) else 0
 
 
-def _fetch_tuboid(store: ObjectStore, folder_key: str, folder_id: str, tmp: Path) -> Tuboid:
+def top_k_json(probs: np.ndarray, label_map) -> str:
+    """JSON ``[{label, pattern, p}]`` of the :data:`TOP_K` most probable labels (column ``top_k``)."""
+    top = np.argsort(-np.asarray(probs, dtype=float), kind="stable")[:TOP_K]
+    return json.dumps([{"label": int(k), "pattern": label_map.pattern_for(int(k)) if label_map else None,
+                        "p": round(float(probs[k]), 6)} for k in top])  # fmt: skip
+
+
+def fetch_tuboid(store: ObjectStore, folder_key: str, folder_id: str, tmp: Path) -> Tuboid:
     directory = tmp / folder_id
     directory.mkdir(parents=True, exist_ok=True)
     for name in (METADATA_FILENAME, TUBOID_FILENAME):
@@ -71,7 +78,7 @@ def classify_device_day(
                 rows.append(base | {"status": "not_classified", "error": r.not_written_reason or "no tuboid folder"})
                 continue
             try:
-                readable.append((base, _fetch_tuboid(store, r.folder_key, r.folder_id, Path(tmp))))
+                readable.append((base, fetch_tuboid(store, r.folder_key, r.folder_id, Path(tmp))))
             except Exception as exc:  # one bad folder never kills the day
                 message = f"{type(exc).__name__}: {exc}"
                 log.warning("cannot classify %s: %s", r.folder_key, message)
@@ -81,13 +88,10 @@ def classify_device_day(
     label_map = getattr(classifier, "label_map", None)
     for (base, _), c in zip(readable, results, strict=True):
         probs = np.asarray(c.probabilities, dtype=float)
-        top = np.argsort(-probs, kind="stable")[:TOP_K]
-        top_k = [{"label": int(k), "pattern": label_map.pattern_for(int(k)) if label_map else None,
-                  "p": round(float(probs[k]), 6)} for k in top]  # fmt: skip
         rows.append(base | {
             "status": "ok", "error": None, "label": c.label, "pattern": c.pattern, "type": c.type,
             "order": c.order, "family": c.family, "genus": c.genus, "species": c.species,
-            "probability": float(c.probability), "top_k": json.dumps(top_k),
+            "probability": float(c.probability), "top_k": top_k_json(probs, label_map),
             "probabilities": json.dumps([round(float(p), 6) for p in probs]),
         })  # fmt: skip
     out = pd.DataFrame(rows)

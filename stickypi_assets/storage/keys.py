@@ -27,6 +27,7 @@ WAREHOUSE = "warehouse"
 MODELS = "ml"
 ANNOTATIONS = "annotations"
 GROUND_TRUTH = "ground_truth"
+PRE_ANNOTATIONS = "pre_annotations"
 
 
 @dataclass(frozen=True, order=True)
@@ -176,6 +177,21 @@ def current_version_key(bundle: str) -> str:
 def annotation_prefix(stage: str) -> str:
     """``annotations/<stage>/``: the annotations a stage trains on (the annotation sensors watch it)."""
     return f"{ANNOTATIONS}/{stage}/"
+
+
+# -- pre-annotations of the annotation queue (what an annotator corrects) -----------------------------------------
+
+
+def pre_annotation_svg_key(device: str, stem: str) -> str:
+    """``pre_annotations/uid/<device>/<stem>.svg``: the UID's polygons of a queued image (JPEG embedded), ready to
+    correct in Inkscape and to put under ``annotations/uid/``."""
+    return _device_key(f"{PRE_ANNOTATIONS}/uid", device, f"{stem}.svg")
+
+
+def pre_annotation_tuboid_prefix(folder_id: str) -> str:
+    """``pre_annotations/itc/<folder id>/``: a queued tuboid folder (``metadata.txt``, ``tuboid.jpg``,
+    ``context.jpg``) with ``candidates.json``, the ITC's top-k labels to choose from."""
+    return f"{PRE_ANNOTATIONS}/itc/{folder_id}/"
 
 
 # -- synthetic ground truth (``stickypi synth``) -----------------------------------------------------------------

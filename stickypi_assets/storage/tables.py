@@ -248,6 +248,102 @@ MODELS = TableSpec(
 )
 TABLES[MODELS.name] = MODELS
 
+_FLOATS = pa.list_(pa.float32())
+_STRINGS = pa.list_(pa.string())
+
+
+def _item(what: str) -> Column:
+    return Column("item", "VARCHAR", pa.string(), what)
+
+
+_SCORED = (
+    Column("status", "VARCHAR", pa.string(), "'ok', or 'error' (could not be read or scored; see error)"),
+    Column("error", "VARCHAR", pa.string(), "why not scored (NULL when ok)"),
+    Column("n_detections", "INTEGER", pa.int32(), "detections the model reports (seen in >= half of the passes)"),
+    Column("det_scores", "FLOAT[]", _FLOATS, "their confidences (Roboflow's confidence band reads them)"),
+    Column("det_labels", "VARCHAR[]", _STRINGS, "their classes (image) or the predicted label pattern (tuboid)"),
+    Column("embedding", "FLOAT[]", _FLOATS, "backbone features of the item (diversity: CoreSet distances)"),
+)
+
+IMAGE_SCORES = TableSpec(
+    name="image_scores",
+    description=(
+        "One row per usable image of the device-day: how much annotating it would teach the current UID "
+        "(maskAL certainty over MC-dropout passes), read by the annotation queue."
+    ),
+    columns=(
+        *_PARTITION,
+        _item("image stem '<device>.<YYYY-MM-DD_HH-MM-SS>' (the name annotators see)"),
+        *_IMAGE,
+        Column("svg_key", "VARCHAR", pa.string(), "the UID's annotation SVG of the image (its pre-annotation)"),
+        *_SCORED,
+        Column("maskal_certainty", "DOUBLE", pa.float64(), "maskAL image certainty in [0, 1] (low = ask first)"),
+        Column("maskal_uncertainty", "DOUBLE", pa.float64(), "1 - certainty, the score of sampler 'maskal'"),
+        Column("maskal_pass", "VARCHAR", pa.string(), "'boxes' (cheap pass, all images) or 'masks' (full, top share)"),
+        Column("n_observations", "INTEGER", pa.int32(), "detection clusters over the passes (maskAL observations)"),
+        Column("empty", "BOOLEAN", pa.bool_(), "no detection in any pass (scored as uncertain: small insects missed)"),
+        *_provenance("UID"),
+    ),
+)
+
+TUBOID_SCORES = TableSpec(
+    name="tuboid_scores",
+    description=(
+        "One row per classified tuboid folder of the device-day: the ITC's uncertainty over MC-dropout passes and "
+        "the disagreement between the tuboid's own frames, read by the annotation queue."
+    ),
+    columns=(
+        *_PARTITION,
+        _item("tuboid folder id '<series>.<NNNN>' (the folder annotators label)"),
+        Column("tuboid_id", "VARCHAR", pa.string(), "stable tuboid id (see table tuboids)"),
+        Column("datetime", "TIMESTAMPTZ", _TS, "first frame of the folder"),
+        Column("folder_key", "VARCHAR", pa.string(), "object prefix of the tuboid folder"),
+        Column("n_frames", "INTEGER", pa.int32(), "frames of the folder"),
+        *_SCORED,
+        Column("label", "INTEGER", pa.int32(), "predicted class id (mean over the passes)"),
+        Column("pattern", "VARCHAR", pa.string(), "its label pattern"),
+        Column("probability", "DOUBLE", pa.float64(), "its mean probability"),
+        Column("top_k", "VARCHAR", pa.string(), "JSON list of the 3 most probable labels: [{label, pattern, p}]"),
+        Column("margin", "DOUBLE", pa.float64(), "1 - (p1 - p2): high when two labels compete"),
+        Column("entropy", "DOUBLE", pa.float64(), "entropy of the mean probabilities"),
+        Column("bald", "DOUBLE", pa.float64(), "mutual information between label and dropout mask (BALD)"),
+        Column("least_confidence", "DOUBLE", pa.float64(), "1 - p1"),
+        Column("frame_disagreement", "DOUBLE", pa.float64(), "disagreement between the tuboid's own frames"),
+        Column("vote_disagreement", "DOUBLE", pa.float64(), "share of frames voting for another label"),
+        *_provenance("ITC"),
+    ),
+)
+
+ANNOTATION_QUEUE = TableSpec(
+    name="annotation_queue",
+    description=(
+        "What annotators should annotate next, batch after batch: every item the platform asked for, why, where "
+        "its pre-annotation is, and whether its annotation arrived. An item is never asked for twice."
+    ),
+    partition_columns=(),
+    columns=(
+        Column("kind", "VARCHAR", pa.string(), "'image' (UID polygons) or 'tuboid' (ITC taxonomy)"),
+        _item("image stem or tuboid folder id"),
+        Column("device", "VARCHAR", pa.string(), "Sticky Pi device id"),
+        Column("date", "DATE", pa.date32(), "UTC day of the item"),
+        Column("datetime", "TIMESTAMPTZ", _TS, "capture time (image) or first frame (tuboid)"),
+        Column("batch", "INTEGER", pa.int32(), "batch number (1 = the first batch asked for)"),
+        Column("rank", "INTEGER", pa.int32(), "order within the batch (1 = ask first)"),
+        Column("score", "DOUBLE", pa.float64(), "the picking sampler's score"),
+        Column("sampler", "VARCHAR", pa.string(), "which sampler picked it (maskal, margin, diversity, random, ...)"),
+        Column("reason", "VARCHAR", pa.string(), "why, in words"),
+        Column("status", "VARCHAR", pa.string(), "'queued', then 'annotated' once its annotation is in the store"),
+        Column("pre_annotation_key", "VARCHAR", pa.string(), "the model's annotation to correct (SVG or folder)"),
+        Column("annotation_key", "VARCHAR", pa.string(), "the annotation that arrived (NULL while queued)"),
+        Column("model_version", "VARCHAR", pa.string(), "model version whose scores chose the item"),
+        Column("queued_at", "TIMESTAMPTZ", _TS, "when the item was queued"),
+        Column("annotated_at", "TIMESTAMPTZ", _TS, "when its annotation was first seen"),
+    ),
+)
+
+for _spec in (IMAGE_SCORES, TUBOID_SCORES, ANNOTATION_QUEUE):
+    TABLES[_spec.name] = _spec
+
 
 @dataclass(frozen=True)
 class DerivedTable:

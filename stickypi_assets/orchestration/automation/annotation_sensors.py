@@ -13,6 +13,11 @@ not retrain models on the data they already learnt. Going back to an annotation 
 before (A → B → A) does not retrain either, since run key ``<stage>-A`` was used: promote the version trained on
 A (``stickypi models promote``) or materialize ``<stage>_model`` by hand. A training that failed is retried by
 materializing the model asset, or by the next change of the annotations.
+
+With ``STICKYPI_RETRAIN_EVERY_N`` = N > 1 (Dataiku's retrain-every-N-labels), a stage with a current model waits
+until N annotation items (an SVG, a tuboid folder, a ``database.db``) were added, changed or removed since the data
+that model was trained on; until then each tick says how many there are, and the cursor does not move. A stage
+without a model trains on its first annotations.
 """
 
 from dagster import (
@@ -27,7 +32,7 @@ from dagster import (
 )
 
 from stickypi_assets.lifecycle.registry import data_fingerprint
-from stickypi_assets.lifecycle.training import annotation_manifest
+from stickypi_assets.lifecycle.training import annotation_manifest, changed_items
 from stickypi_assets.ml.stages import STAGES, get_stage
 from stickypi_assets.orchestration.automation.jobs import model_training_job
 from stickypi_assets.orchestration.resources import StickyPiStorage
@@ -60,6 +65,14 @@ def annotation_sensor(stage: str) -> SensorDefinition:
                 f"annotation files ({fingerprint})",
                 cursor=fingerprint,
             )
+        every_n = storage.settings().retrain_every_n
+        if current is not None and every_n > 1:
+            changed = changed_items(manifest, current.data_manifest)
+            if len(changed) < every_n:  # the cursor stays: the next tick counts again
+                return SkipReason(
+                    f"{len(changed)} annotation item(s) under {prefix} changed since the current {stage} model "
+                    f"{current.version[:8]}; retraining after {every_n} (STICKYPI_RETRAIN_EVERY_N)"
+                )
         context.log.info(f"{len(manifest)} annotation files under {prefix}, fingerprint {fingerprint}: retraining")
         return SensorResult(
             run_requests=[

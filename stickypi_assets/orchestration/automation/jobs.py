@@ -3,6 +3,7 @@ run them."""
 
 from dagster import define_asset_job
 
+from stickypi_assets.orchestration.assets.active_learning import annotation_queue, image_scores, tuboid_scores
 from stickypi_assets.orchestration.assets.classifications import classifications
 from stickypi_assets.orchestration.assets.models import MODEL_ASSETS
 from stickypi_assets.orchestration.assets.raw_images import raw_images
@@ -30,7 +31,19 @@ model_training_job = define_asset_job(
     description="Train, validate and register models from the annotations (a run selects the stages to train).",
 )
 
-JOBS = [ingest_job, uid_job, sim_job, itc_job, segmentation_job, pipeline_job, model_training_job]
+scoring_job = define_asset_job(
+    "scoring_job",
+    selection=[image_scores, tuboid_scores],
+    description="Active learning: score device-days for annotation (MC dropout of the UID and the ITC).",
+)
+annotation_queue_job = define_asset_job(
+    "annotation_queue_job",
+    selection=[annotation_queue],
+    description="Active learning: update the annotation queue (statuses, the next batch, pre-annotations).",
+)
+
+JOBS = [ingest_job, uid_job, sim_job, itc_job, segmentation_job, pipeline_job, model_training_job, scoring_job,
+        annotation_queue_job]  # fmt: skip
 
 #: The code location's name (``workspace.yaml``, ``pyproject.toml``'s ``[tool.dagster]``). Runs executed in a
 #: process of their own (the demo) carry the repository label the UI filters a job's runs, the timeline and the

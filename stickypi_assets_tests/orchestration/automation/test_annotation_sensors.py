@@ -113,3 +113,31 @@ def test_idle_ticks_do_not_hash_the_annotations_again(tmp_path: Path, monkeypatc
     changed = tick(sensor, storage, first.cursor, instance)
     assert isinstance(changed, SensorResult) and changed.run_requests
     assert len(hashed) == 1  # only the file edited in place: the store's own write recorded its md5
+
+
+def test_retrain_every_n_waits_for_n_changed_items(tmp_path: Path, monkeypatch):
+    """STICKYPI_RETRAIN_EVERY_N=3: a current model is retrained once 3 annotation items changed, a tuboid folder's
+    three files counting as one item; the cursor does not move while waiting."""
+    from stickypi_assets.lifecycle.training import annotation_manifest, changed_items
+    from stickypi_assets_tests.lifecycle.test_registry import itc_bundle
+
+    monkeypatch.setenv("STICKYPI_RETRAIN_EVERY_N", "3")
+    storage = StickyPiStorage(store_url=str(tmp_path / "store"), warehouse_path=str(tmp_path / "wh.duckdb"))
+    store = storage.object_store()
+    instance = DagsterInstance.ephemeral()
+    sensor = annotation_sensor("itc")
+    store.put_bytes("annotations/itc/s/t.0001/metadata.txt", b"x")
+    first = tick(sensor, storage, None, instance)  # no model yet: the first annotations train one
+    assert len(first.run_requests) == 1
+    storage.registry().register("itc", itc_bundle(tmp_path / "b", seed=0), {"accuracy": 0.9},
+                                annotation_manifest(store, "itc"))  # fmt: skip
+    for name in ("metadata.txt", "tuboid.jpg", "context.jpg"):  # one new folder: one item
+        store.put_bytes(f"annotations/itc/s/t.0002/{name}", b"y")
+    store.put_bytes("annotations/itc/database.db", b"sqlite")  # a second item
+    waiting = tick(sensor, storage, first.cursor, instance)
+    assert isinstance(waiting, SkipReason) and "2 annotation item(s)" in waiting.skip_message
+    assert changed_items(annotation_manifest(store, "itc"), storage.registry().current("itc").data_manifest) == {
+        "annotations/itc/s/t.0002/", "annotations/itc/database.db"}
+    store.put_bytes("annotations/itc/s/t.0001/metadata.txt", b"x, corrected")  # the third
+    due = tick(sensor, storage, first.cursor, instance)
+    assert isinstance(due, SensorResult) and len(due.run_requests) == 1

@@ -1,0 +1,176 @@
+"""Assets of the learning loop: per device-day scores of what annotating would teach the models, and the queue.
+
+* ``image_scores`` (after ``uid_segmentations``): maskAL certainty of every segmented image by MC dropout of the
+  current UID (backbone and RPN once per tile, the ROI heads ``STICKYPI_AL_PASSES`` times), table ``image_scores``;
+* ``tuboid_scores`` (after ``classifications``): margin, entropy, BALD and frame disagreement of every tuboid folder
+  by MC dropout of the current ITC, table ``tuboid_scores``;
+* ``annotation_queue`` (unpartitioned, over all scored days): the next batch of images and tuboids under
+  ``STICKYPI_AL_IMAGE_BUDGET`` / ``STICKYPI_AL_TUBOID_BUDGET`` from the mixes ``STICKYPI_AL_IMAGE_MIX`` /
+  ``STICKYPI_AL_TUBOID_MIX``, their pre-annotations, and the statuses of what was asked before
+  (:mod:`stickypi_assets.pipeline.annotation_queue`).
+
+The score assets re-run with their stage (a new model re-scores the recent days); the queue runs daily after them
+(schedule ``annotation_queue_schedule``) or by hand.
+"""
+
+
+from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from stickypi_assets.active.mc_dropout import DEFAULT_DROPOUT
+from stickypi_assets.active.uid_mc import McDropoutMaskRCNN
+from stickypi_assets.orchestration.assets.metadata import StatusTally, per_item, problems_markdown
+from stickypi_assets.orchestration.assets.stage_asset import stage_asset, upstream_days
+from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
+from stickypi_assets.pipeline.annotation_queue import QueuePolicy, update_queue
+from stickypi_assets.pipeline.image_scores import score_image_day
+from stickypi_assets.pipeline.tuboid_scores import score_tuboid_day
+from stickypi_assets.storage.tables import IMAGE_SCORES, SEGMENTED_IMAGES, TUBOID_SCORES, TUBOIDS
+
+GROUP = "active_learning"
+
+
+def _least_certain(rows, column: str, ascending: bool, n: int = 10) -> MetadataValue:
+    ok = rows[rows["status"] == "ok"] if len(rows) else rows
+    if not len(ok):
+        return MetadataValue.md("none")
+    top = ok.sort_values(column, ascending=ascending).head(n)
+    lines = "\n".join(f"| `{r.item}` | {getattr(r, column):.3f} |" for r in top.itertuples(index=False))
+    return MetadataValue.md(f"| item | {column} |\n|---|---|\n{lines}")
+
+
+@stage_asset(
+    model="uid_model",
+    upstream="uid_segmentations",
+    group=GROUP,
+    description=(
+        "How much annotating each segmented image of the device-day would teach the UID: maskAL certainty over "
+        "MC-dropout passes (box-only for all, with masks for the least certain fifth), detections, embedding; "
+        "table `image_scores`."
+    ),
+)
+def image_scores(
+    context: AssetExecutionContext, storage: StickyPiStorage, uid_model: ModelResource
+) -> MaterializeResult:
+    warehouse, store = storage.warehouse(), storage.object_store()
+    detector, config, version = uid_model.load()
+    passes = storage.settings().al_passes
+    sampler = McDropoutMaskRCNN(detector, config, passes=passes, dropout=DEFAULT_DROPOUT, seed=0)
+    tally = StatusTally({"ok": "n_scored", "error": "n_errors"})
+    seconds, last = 0.0, None
+    with warehouse.deferred_publish():
+        for partition, segmented in upstream_days(context, warehouse, SEGMENTED_IMAGES):
+            day = score_image_day(store, segmented, sampler, version, device=partition.device, day=partition.date,
+                                  run_id=context.run.run_id)  # fmt: skip
+            warehouse.write_partition(IMAGE_SCORES.name, partition, day.rows)
+            tally.add(day)
+            seconds += day.seconds
+            last = day.rows
+            context.log.info(f"{partition}: {day.count('ok')} images scored in {day.seconds:.0f} s")
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": tally.total,
+            **tally.metadata(),
+            "passes": passes,
+            "seconds_per_image": per_item(seconds, tally["ok"], 3),
+            "model_version": version,
+            "least_certain": _least_certain(last, "maskal_certainty", True) if last is not None else "none",
+            "errors": problems_markdown(tally.errors),
+        }
+    )
+
+
+@stage_asset(
+    model="itc_model",
+    upstream="classifications",
+    group=GROUP,
+    extra_deps=[AssetDep("tuboids")],
+    description=(
+        "How much annotating each tuboid folder of the device-day would teach the ITC: margin, entropy, BALD "
+        "and least confidence over MC-dropout passes, and the disagreement between the tuboid's own frames; "
+        "top-3 candidate labels; table `tuboid_scores`."
+    ),
+)
+def tuboid_scores(
+    context: AssetExecutionContext, storage: StickyPiStorage, itc_model: ModelResource
+) -> MaterializeResult:
+    warehouse, store = storage.warehouse(), storage.object_store()
+    classifier, _, version = itc_model.load()
+    passes = storage.settings().al_passes
+    tally = StatusTally({"ok": "n_scored", "error": "n_errors"})
+    seconds, last = 0.0, None
+    with warehouse.deferred_publish():
+        for partition, tubs in upstream_days(context, warehouse, TUBOIDS):
+            day = score_tuboid_day(store, tubs, classifier, version, device=partition.device, day=partition.date,
+                                   passes=passes, run_id=context.run.run_id)  # fmt: skip
+            warehouse.write_partition(TUBOID_SCORES.name, partition, day.rows)
+            tally.add(day)
+            seconds += day.seconds
+            last = day.rows
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": tally.total,
+            **tally.metadata(),
+            "passes": passes,
+            "seconds_per_tuboid": per_item(seconds, tally["ok"], 4),
+            "model_version": version,
+            "most_contested": _least_certain(last, "margin", False) if last is not None else "none",
+            "errors": problems_markdown(tally.errors),
+        }
+    )
+
+
+def queue_policy(storage: StickyPiStorage) -> QueuePolicy:
+    """The queue's budgets and mixes from the settings."""
+    s = storage.settings()
+    return QueuePolicy(
+        budgets={"image": s.al_image_budget, "tuboid": s.al_tuboid_budget},
+        mixes={"image": s.al_image_mix, "tuboid": s.al_tuboid_mix},
+    )
+
+
+def batch_markdown(batch) -> str:
+    """The new batch as a table (what the annotators are asked for, and why)."""
+    if not len(batch):
+        return "nothing new to ask for"
+    lines = "\n".join(
+        f"| {r.kind} | `{r.item}` | {r.sampler} | {r.reason} | `{r.pre_annotation_key}` |"
+        for r in batch.itertuples(index=False)
+    )
+    return f"| kind | item | sampler | reason | pre-annotation |\n|---|---|---|---|---|\n{lines}"
+
+
+@asset(
+    deps=[AssetDep("image_scores"), AssetDep("tuboid_scores")],
+    group_name=GROUP,
+    kinds={"duckdb"},
+    description=(
+        "The next images and tuboids to annotate (table `annotation_queue`: item, kind, device, date, score, "
+        "sampler, reason, status), with pre-annotations under `pre_annotations/`; marks items `annotated` once "
+        "their annotation is under `annotations/`. Never asks for an item twice."
+    ),
+)
+def annotation_queue(context: AssetExecutionContext, storage: StickyPiStorage) -> MaterializeResult:
+    try:
+        policy = queue_policy(storage)
+        update = update_queue(storage.object_store(), storage.warehouse(), policy)
+    except ValueError as exc:  # a malformed mix: say which setting
+        raise ValueError(f"annotation queue: {exc} (check STICKYPI_AL_IMAGE_MIX / STICKYPI_AL_TUBOID_MIX)") from exc
+    for kind, why in update.skipped.items():
+        context.log.info(f"no new {kind} batch: {why}")
+    q = update.queue
+    counts = {f"n_{kind}s_{status}": int(((q["kind"] == kind) & (q["status"] == status)).sum()) if len(q) else 0
+              for kind in ("image", "tuboid") for status in ("queued", "annotated")}  # fmt: skip
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": len(q),
+            "n_new": len(update.new),
+            "n_newly_annotated": update.newly_annotated,
+            **counts,
+            "new_batch": MetadataValue.md(batch_markdown(update.new)),
+            "not_asked": MetadataValue.md("\n".join(f"* {k}: {v}" for k, v in update.skipped.items()) or "none"),
+            "problems": problems_markdown(update.problems),
+        }
+    )
+
+
+ACTIVE_LEARNING_ASSETS = [image_scores, tuboid_scores, annotation_queue]

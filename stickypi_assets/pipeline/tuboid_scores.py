@@ -1,0 +1,81 @@
+"""Score one device-day of tuboids for annotation (no Dagster: used by the ``tuboid_scores`` asset and notebooks).
+
+Input: the day's rows of table ``tuboids``; only rows with a written folder are scored (the others have nothing an
+annotator could look at). Each folder is fetched (``metadata.txt`` and ``tuboid.jpg``) and all are scored together
+by MC dropout of the current ITC (:func:`~stickypi_assets.active.scoring.tuboid_rows`: entropy, margin, BALD,
+least confidence, the disagreement between the tuboid's own frames) and become rows of table ``tuboid_scores``
+keyed by folder id, the unit an annotator labels. A folder that cannot be read is a row with ``status='error'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from stickypi_assets.active.mc_dropout import DEFAULT_DROPOUT, DEFAULT_PASSES
+from stickypi_assets.active.scoring import tuboid_rows
+from stickypi_assets.pipeline.classifications import fetch_tuboid, top_k_json
+from stickypi_assets.storage.object_store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DayTuboidScores:
+    rows: pd.DataFrame
+    seconds: float
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return int((self.rows["status"] == status).sum()) if len(self.rows) else 0
+
+
+def score_tuboid_day(
+    store: ObjectStore,
+    tuboids: pd.DataFrame,
+    classifier,
+    model_version: str,
+    *,
+    device: str,
+    day: date,
+    passes: int = DEFAULT_PASSES,
+    dropout: float = DEFAULT_DROPOUT,
+    seed: int = 0,
+    run_id: str | None = None,
+) -> DayTuboidScores:
+    """``tuboid_scores`` rows of the day's tuboid folders (see the module docstring)."""
+    t0 = time.perf_counter()
+    common = {"device": device, "date": day, "model_version": model_version, "run_id": run_id}
+    written = tuboids[tuboids["folder_key"].notna()].sort_values("folder_id") if len(tuboids) else tuboids
+    bases, readable, rows, errors = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="stickypi-al-") as tmp:
+        for r in written.itertuples(index=False):
+            base = common | {"item": r.folder_id, "tuboid_id": r.tuboid_id, "datetime": r.first_seen,
+                             "folder_key": r.folder_key, "n_frames": r.n_frames}  # fmt: skip
+            try:
+                readable.append(fetch_tuboid(store, r.folder_key, r.folder_id, Path(tmp)))
+                bases.append(base)
+            except Exception as exc:  # one bad folder never kills the day
+                message = f"{type(exc).__name__}: {exc}"
+                log.warning("cannot score %s: %s", r.folder_key, message)
+                errors.append((r.folder_key, message))
+                rows.append(base | {"status": "error", "error": message})
+        scored = tuboid_rows(classifier, readable, passes=passes, dropout=dropout, seed=seed)
+    if len(scored):
+        label_map = getattr(classifier, "label_map", None)
+        scored = scored.drop(columns=["item", "device", "datetime"])
+        scored["status"], scored["error"], scored["n_detections"] = "ok", None, 1
+        scored["det_scores"] = [[p] for p in scored["probability"]]
+        scored["top_k"] = [top_k_json(p, label_map) for p in scored.pop("probs")]
+        ok = pd.concat([pd.DataFrame(bases).reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
+        rows = ok.to_dict("records") + rows
+    out = pd.DataFrame(rows)
+    if len(out):
+        out = out.sort_values("item", kind="stable").reset_index(drop=True)
+    return DayTuboidScores(rows=out, seconds=time.perf_counter() - t0, errors=errors)
