@@ -53,7 +53,9 @@ def test_defaults_and_every_field_from_the_environment(tmp_path: Path):
         "STICKYPI_UID_BUNDLE": str(tmp_path / "uid"), "STICKYPI_PX_PER_MM": "15.5",
         "STICKYPI_PROMOTION_TOLERANCE": "0.02", "STICKYPI_AUTO_REFRESH_DAYS": "0",
         "STICKYPI_MAX_IMAGE_PIXELS": "1000", "STICKYPI_MAX_OBJECT_BYTES": "2048", "STICKYPI_S3_CONNECT_TIMEOUT": "1.5",
-        "STICKYPI_S3_READ_TIMEOUT": "2.5", "STICKYPI_S3_MAX_ATTEMPTS": "3",
+        "STICKYPI_S3_READ_TIMEOUT": "2.5", "STICKYPI_S3_MAX_ATTEMPTS": "3", "STICKYPI_RETRAIN_EVERY_N": "25",
+        "STICKYPI_AL_IMAGE_BUDGET": "40", "STICKYPI_AL_TUBOID_BUDGET": "0", "STICKYPI_AL_PASSES": "5",
+        "STICKYPI_AL_IMAGE_MIX": "random:1", "STICKYPI_AL_TUBOID_MIX": "bald:1",
     }  # fmt: skip
     assert set(env) == _expanded(VARIABLES) - {f"STICKYPI_{s.upper()}_BUNDLE" for s in STAGES if s != "uid"}
     s = Settings.from_env(env)
@@ -64,6 +66,9 @@ def test_defaults_and_every_field_from_the_environment(tmp_path: Path):
     assert s.model_bundles == {"uid": tmp_path / "uid"} and s.ml_cache == tmp_path / "ml-cache"
     assert (s.max_image_pixels, s.max_object_bytes) == (1000, 2048)
     assert (s.s3_connect_timeout, s.s3_read_timeout, s.s3_max_attempts) == (1.5, 2.5, 3)
+    assert (s.retrain_every_n, s.al_image_budget, s.al_tuboid_budget, s.al_passes) == (25, 40, 0, 5)
+    assert (s.al_image_mix, s.al_tuboid_mix) == ("random:1", "bald:1")
+    assert (default.retrain_every_n, default.al_image_budget, default.al_passes) == (1, 20, 10)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +77,8 @@ def test_defaults_and_every_field_from_the_environment(tmp_path: Path):
      ("STICKYPI_PX_PER_MM", "big"),
      ("STICKYPI_PROMOTION_TOLERANCE", "-0.1"), ("STICKYPI_AUTO_REFRESH_DAYS", "1.5"),
      ("STICKYPI_AUTO_REFRESH_DAYS", "-2"), ("STICKYPI_MAX_IMAGE_PIXELS", "0"), ("STICKYPI_MAX_OBJECT_BYTES", "1e3"),
-     ("STICKYPI_S3_READ_TIMEOUT", "0"), ("STICKYPI_S3_CONNECT_TIMEOUT", "-1"), ("STICKYPI_S3_MAX_ATTEMPTS", "0")],
+     ("STICKYPI_S3_READ_TIMEOUT", "0"), ("STICKYPI_S3_CONNECT_TIMEOUT", "-1"), ("STICKYPI_S3_MAX_ATTEMPTS", "0"),
+     ("STICKYPI_RETRAIN_EVERY_N", "0"), ("STICKYPI_AL_PASSES", "1"), ("STICKYPI_AL_IMAGE_BUDGET", "-1")],
 )  # fmt: skip
 def test_a_bad_value_names_its_variable(name: str, value: str):
     with pytest.raises(ValueError, match=f"{name}='{re.escape(value)}' must be"):

@@ -11,8 +11,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """A stage's current model as the halting signals see it: its version, its validation metric (``None`` for
+    a local bundle the registry does not know) and how many annotation items it can learn from."""
+
+    version: str
+    metric_name: str | None
+    metric_value: float | None
+    n_labels: int
 
 
 def contradictions(previous: Sequence, current: Sequence) -> float:

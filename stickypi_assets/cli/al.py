@@ -8,6 +8,9 @@ Actions:
   ``a_<stem>.svg`` (already annotated) are never asked for. Prints the batch with the reason for each, writes every
   score to ``--out`` (CSV).
 * ``rank-tuboids``: the same for tuboid folders with an ITC bundle (margin, entropy, BALD, frame disagreement).
+* ``queue``: the annotation queue of the platform's warehouse (the ``annotation_queue`` asset's table): batch,
+  rank, item, sampler, reason, status and where the pre-annotation is; ``--update`` first updates it as the asset
+  does (statuses from ``annotations/``, the next batch under the ``STICKYPI_AL_*`` settings, pre-annotations).
 * ``simulate``: the benchmark's loop (``benchmarks/active_learning.py``) on synthetic ITC deployments.
 
 Exit 0 on success, 1 on a data error or when some input could not be scored (reported, the rest ranked), 2 on
@@ -133,6 +136,53 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_queue(args: argparse.Namespace) -> int:
+    from stickypi_assets.lifecycle.learning_loop import model_states
+    from stickypi_assets.lifecycle.registry import ModelRegistry
+    from stickypi_assets.pipeline.al_rounds import read_rounds, stalled_warning
+    from stickypi_assets.pipeline.annotation_queue import QueuePolicy, read_queue, update_queue
+    from stickypi_assets.settings import Settings
+    from stickypi_assets.storage.connect import open_object_store, open_warehouse
+
+    settings = Settings.from_env()
+    store = open_object_store(settings)
+    warehouse = open_warehouse(settings, store)
+    if args.update:
+        try:
+            policy = QueuePolicy.from_settings(settings)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        update = update_queue(store, warehouse, policy,
+                              models=model_states(store, ModelRegistry.for_settings(store, settings), warehouse))
+        print(f"{update.newly_annotated} item(s) newly annotated, {len(update.new)} queued")
+        for kind, why in update.skipped.items():
+            print(f"no new {kind} batch: {why}")
+        for item, message in update.problems:
+            print(f"problem: {item}: {message}")
+    queue = read_queue(warehouse)
+    if args.kind != "all":
+        queue = queue[queue["kind"] == args.kind]
+    if args.status != "all":
+        queue = queue[queue["status"] == args.status]
+    if queue.empty:
+        what = " ".join(w for w in (args.status, args.kind) if w != "all")
+        print(f"no {what + ' ' if what else ''}items in the annotation queue (materialize annotation_queue, or "
+              "run stickypi al queue --update)")  # fmt: skip
+        return 0
+    shown = queue.sort_values(["batch", "kind", "rank"]).head(args.limit)
+    for r in shown.itertuples(index=False):
+        print(f"batch {r.batch} #{r.rank:<3d} {r.kind:6s} {r.item}  [{r.sampler}] {r.reason}  ({r.status}) "
+              f"-> {r.annotation_key if r.status == 'annotated' else r.pre_annotation_key}")  # fmt: skip
+    if len(queue) > len(shown):
+        print(f"... {len(queue) - len(shown)} more (--limit)")
+    rounds = read_rounds(warehouse)
+    for stage in ("uid", "itc"):
+        warning = stalled_warning(rounds, stage)
+        if warning:
+            print(f"warning: {warning}")
+    return 0
+
+
 def _add_sampling_options(parser: argparse.ArgumentParser, default_mix: str, window_hours: float) -> None:
     parser.add_argument("-b", "--bundle-dir", required=True, help="trained bundle whose model scores the items")
     parser.add_argument("-t", "--target", required=True, help="folder searched recursively for the items")
@@ -152,7 +202,7 @@ def _add_sampling_options(parser: argparse.ArgumentParser, default_mix: str, win
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``al`` (``rank-images``, ``rank-tuboids``, ``simulate``) on the main CLI's sub-parsers."""
+    """Register ``al`` (``rank-images``, ``rank-tuboids``, ``queue``, ``simulate``) on the main CLI's sub-parsers."""
     al, sub = add_command_group(subparsers, "al", "active learning: what to annotate next, and what it saves")
     images = sub.add_parser("rank-images", help="rank the JPEGs of a folder for UID annotation (maskAL certainty)")
     _add_sampling_options(images, DEFAULT_IMAGE_MIX, 2.0)
@@ -166,6 +216,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     tuboids = sub.add_parser("rank-tuboids", help="rank the tuboid folders of a folder for ITC annotation")
     _add_sampling_options(tuboids, DEFAULT_TUBOID_MIX, 0.0)
     tuboids.set_defaults(func=_cmd_rank_tuboids)
+    queue = sub.add_parser("queue", help="show the annotation queue (what to annotate next, and why); --update it")
+    queue.add_argument("--kind", choices=["image", "tuboid", "all"], default="all", help="which items (default all)")
+    queue.add_argument("--status", choices=["queued", "annotated", "all"], default="queued",
+                       help="which statuses (default queued: still to annotate)")  # fmt: skip
+    queue.add_argument("--limit", type=int, default=50, help="rows shown at most (default 50)")
+    queue.add_argument("--update", action="store_true",
+                       help="first update it as the annotation_queue asset does (statuses, next batch, "
+                            "pre-annotations) from the scores in the warehouse")  # fmt: skip
+    queue.set_defaults(func=_cmd_queue)
     sim = sub.add_parser("simulate", help="simulated annotator on synthetic ITC deployments vs random sampling")
     sim.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     sim.add_argument("--rounds", type=int, default=6, help="annotation rounds after the initial set (default 6)")

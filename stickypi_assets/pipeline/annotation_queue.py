@@ -19,7 +19,9 @@ One update (:func:`update_queue`) does, in this order:
    ``pre_annotations/itc/<folder id>/`` with ``candidates.json``, the ITC's top-3 labels. A pre-annotation that
    cannot be written is reported and its item left out of the batch, so it is asked for again next time.
 
-The queue is a small unpartitioned table, replaced whole by each update.
+Each update also records the halting signals of a new model version (table ``al_rounds``,
+:mod:`stickypi_assets.pipeline.al_rounds`). The queue is a small unpartitioned table, replaced whole by each
+update.
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ import pandas as pd
 
 from stickypi_assets.active.mixes import parse_mix
 from stickypi_assets.active.selection import select_batch
+from stickypi_assets.pipeline.al_rounds import ModelState, next_round, read_rounds
+from stickypi_assets.settings import Settings
 from stickypi_assets.storage.keys import (
     annotation_prefix,
     pre_annotation_svg_key,
     pre_annotation_tuboid_prefix,
 )
 from stickypi_assets.storage.object_store import ObjectStore, ObjectStoreError
-from stickypi_assets.storage.tables import ANNOTATION_QUEUE
+from stickypi_assets.storage.tables import AL_ROUNDS, ANNOTATION_QUEUE
 from stickypi_assets.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,18 @@ class QueuePolicy:
     #: The UID's score threshold (Roboflow's confidence band sampler, ``band``, centres on it).
     threshold: float = 0.5
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QueuePolicy:
+        """Budgets and mixes of ``STICKYPI_AL_*``; a malformed mix is a ``ValueError`` naming its variable."""
+        for variable, spec, kind in (("STICKYPI_AL_IMAGE_MIX", settings.al_image_mix, "images"),
+                                     ("STICKYPI_AL_TUBOID_MIX", settings.al_tuboid_mix, "tuboids")):  # fmt: skip
+            try:
+                parse_mix(spec, kind)
+            except ValueError as exc:
+                raise ValueError(f"{variable}={spec!r}: {exc}") from None
+        return cls(budgets={"image": settings.al_image_budget, "tuboid": settings.al_tuboid_budget},
+                   mixes={"image": settings.al_image_mix, "tuboid": settings.al_tuboid_mix})  # fmt: skip
+
 
 @dataclass
 class QueueUpdate:
@@ -72,6 +88,7 @@ class QueueUpdate:
     newly_annotated: int
     problems: list[tuple[str, str]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    rounds: list[dict] = field(default_factory=list)
 
     def open_count(self, kind: str) -> int:
         q = self.queue
@@ -129,9 +146,16 @@ def _pre_annotate(store: ObjectStore, kind: str, item: str, row: pd.Series) -> s
 
 
 def update_queue(
-    store: ObjectStore, warehouse: Warehouse, policy: QueuePolicy, *, now: datetime | None = None
+    store: ObjectStore,
+    warehouse: Warehouse,
+    policy: QueuePolicy,
+    *,
+    models: dict[str, ModelState] | None = None,
+    now: datetime | None = None,
 ) -> QueueUpdate:
-    """Statuses, the next batches and their pre-annotations (see the module docstring); writes the queue table."""
+    """Statuses, the next batches and their pre-annotations (see the module docstring); writes the queue table,
+    and a round of table ``al_rounds`` per kind whose current model (``models``) is new
+    (:mod:`stickypi_assets.pipeline.al_rounds`)."""
     now = now or datetime.now(UTC)
     for kind in KINDS:  # a malformed mix fails before anything is written
         if policy.budgets.get(kind, 0) > 0:
@@ -147,7 +171,14 @@ def update_queue(
     update = QueueUpdate(queue=queue, new=pd.DataFrame(columns=ANNOTATION_QUEUE.column_names), newly_annotated=newly)
     batch_no = int(queue["batch"].max()) + 1 if len(queue) else 1
     new_rows = []
+    rounds = read_rounds(warehouse)
     for kind in KINDS:
+        pool = score_pool(warehouse, kind)
+        annotated = {item for (k, item), _ in found.items() if k == kind}
+        if models and kind in models and len(pool):
+            row = next_round(rounds, kind, pool, models[kind], exclude=annotated, now=now)
+            if row is not None:
+                update.rounds.append(row)
         budget = int(policy.budgets.get(kind, 0))
         if budget <= 0:
             update.skipped[kind] = "budget 0"
@@ -155,12 +186,11 @@ def update_queue(
         if update.open_count(kind) >= (budget if policy.max_open is None else policy.max_open):
             update.skipped[kind] = f"{update.open_count(kind)} {kind}s still wait for annotation"
             continue
-        pool = score_pool(warehouse, kind)
         if pool.empty:
             update.skipped[kind] = f"no scored {kind}s (table {SCORE_TABLE[kind]})"
             continue
         seen = {str(i) for i in queue.loc[queue["kind"] == kind, "item"]} if len(queue) else set()
-        seen |= {item for (k, item), _ in found.items() if k == kind}
+        seen |= annotated
         mix = parse_mix(policy.mixes[kind], MIX_KIND[kind], seed=policy.seed + batch_no, labeled=seen,
                         threshold=policy.threshold)  # fmt: skip
         batch = select_batch(pool, mix, budget, exclude=seen, window=WINDOW[kind])
@@ -188,5 +218,9 @@ def update_queue(
     if new_rows:
         update.new = pd.DataFrame(new_rows, columns=ANNOTATION_QUEUE.column_names)
         update.queue = pd.concat([queue, update.new], ignore_index=True) if len(queue) else update.new.copy()
+    if update.rounds:
+        new_rounds = pd.DataFrame(update.rounds)
+        all_rounds = pd.concat([rounds, new_rounds], ignore_index=True) if len(rounds) else new_rounds
+        warehouse.replace_table(AL_ROUNDS.name, all_rounds, publish=False)
     warehouse.replace_table(ANNOTATION_QUEUE.name, update.queue)
     return update

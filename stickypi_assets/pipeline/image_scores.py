@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from stickypi_assets.active.scoring import DEFAULT_MASK_SHARE, PoolImage, score_images
@@ -59,6 +60,10 @@ def score_image_day(
         table["image_key"] = [keys[item][0] for item in table["item"]]
         table["svg_key"] = [keys[item][1] for item in table["item"]]
         table["date"], table["model_version"], table["run_id"] = day, model_version, run_id
+        for column in ("det_scores", "det_labels", "embedding"):  # plain 1-D lists, whatever numpy gave
+            if column in table.columns:
+                table[column] = [None if v is None or (np.ndim(v) == 0 and pd.isna(v)) else np.ravel(v).tolist()
+                                 for v in table[column]]  # fmt: skip
         bad = table[table["status"] != "ok"]
         errors = list(zip(bad["image_key"], bad["error"], strict=True))
     return DayImageScores(rows=table, seconds=time.perf_counter() - t0, errors=errors)

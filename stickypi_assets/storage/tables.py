@@ -341,7 +341,32 @@ ANNOTATION_QUEUE = TableSpec(
     ),
 )
 
-for _spec in (IMAGE_SCORES, TUBOID_SCORES, ANNOTATION_QUEUE):
+AL_ROUNDS = TableSpec(
+    name="al_rounds",
+    description=(
+        "One row per new model version of a stage seen by the annotation queue: is annotating still paying? "
+        "Contradictions and Cohen's kappa against the previous version on a fixed sample of unlabeled items, the "
+        "validation metric, and the stalled warning."
+    ),
+    partition_columns=(),
+    columns=(
+        Column("stage", "VARCHAR", pa.string(), "'uid' (images) or 'itc' (tuboids)"),
+        Column("round", "INTEGER", pa.int32(), "1 for the first model version seen, then one per new version"),
+        Column("model_version", "VARCHAR", pa.string(), "the version whose scores this round read"),
+        Column("previous_version", "VARCHAR", pa.string(), "the version of the round before (NULL for round 1)"),
+        Column("created_at", "TIMESTAMPTZ", _TS, "when the round was recorded"),
+        Column("n_labels", "INTEGER", pa.int32(), "annotation items of the stage in the store (what it learns from)"),
+        Column("metric_name", "VARCHAR", pa.string(), "the stage's validation metric (uid f1, itc accuracy)"),
+        Column("metric_value", "DOUBLE", pa.float64(), "its value for this version (registry)"),
+        Column("n_sample", "INTEGER", pa.int32(), "sampled items predicted by both versions"),
+        Column("contradictions", "DOUBLE", pa.float64(), "share of them whose prediction changed (NULL for round 1)"),
+        Column("kappa", "DOUBLE", pa.float64(), "Cohen's kappa between the two versions' predictions"),
+        Column("stalled", "BOOLEAN", pa.bool_(), "the metric moved less than the tolerance over the last 3 rounds"),
+        Column("predictions", "VARCHAR", pa.string(), "JSON {item: prediction} of the fixed sample (next round)"),
+    ),
+)
+
+for _spec in (IMAGE_SCORES, TUBOID_SCORES, ANNOTATION_QUEUE, AL_ROUNDS):
     TABLES[_spec.name] = _spec
 
 

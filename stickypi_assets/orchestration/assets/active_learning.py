@@ -18,9 +18,11 @@ from dagster import AssetDep, AssetExecutionContext, MaterializeResult, Metadata
 
 from stickypi_assets.active.mc_dropout import DEFAULT_DROPOUT
 from stickypi_assets.active.uid_mc import McDropoutMaskRCNN
+from stickypi_assets.lifecycle.learning_loop import model_states
 from stickypi_assets.orchestration.assets.metadata import StatusTally, per_item, problems_markdown
 from stickypi_assets.orchestration.assets.stage_asset import stage_asset, upstream_days
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
+from stickypi_assets.pipeline.al_rounds import STAGE, read_rounds, rounds_markdown, stalled_warning
 from stickypi_assets.pipeline.annotation_queue import QueuePolicy, update_queue
 from stickypi_assets.pipeline.image_scores import score_image_day
 from stickypi_assets.pipeline.tuboid_scores import score_tuboid_day
@@ -119,15 +121,6 @@ def tuboid_scores(
     )
 
 
-def queue_policy(storage: StickyPiStorage) -> QueuePolicy:
-    """The queue's budgets and mixes from the settings."""
-    s = storage.settings()
-    return QueuePolicy(
-        budgets={"image": s.al_image_budget, "tuboid": s.al_tuboid_budget},
-        mixes={"image": s.al_image_mix, "tuboid": s.al_tuboid_mix},
-    )
-
-
 def batch_markdown(batch) -> str:
     """The new batch as a table (what the annotators are asked for, and why)."""
     if not len(batch):
@@ -150,13 +143,15 @@ def batch_markdown(batch) -> str:
     ),
 )
 def annotation_queue(context: AssetExecutionContext, storage: StickyPiStorage) -> MaterializeResult:
-    try:
-        policy = queue_policy(storage)
-        update = update_queue(storage.object_store(), storage.warehouse(), policy)
-    except ValueError as exc:  # a malformed mix: say which setting
-        raise ValueError(f"annotation queue: {exc} (check STICKYPI_AL_IMAGE_MIX / STICKYPI_AL_TUBOID_MIX)") from exc
+    policy = QueuePolicy.from_settings(storage.settings())
+    store, warehouse = storage.object_store(), storage.warehouse()
+    update = update_queue(store, warehouse, policy, models=model_states(store, storage.registry(), warehouse))
     for kind, why in update.skipped.items():
         context.log.info(f"no new {kind} batch: {why}")
+    rounds = read_rounds(storage.warehouse())
+    warnings = [w for stage in STAGE.values() if (w := stalled_warning(rounds, stage))]
+    for warning in warnings:
+        context.log.warning(warning)
     q = update.queue
     counts = {f"n_{kind}s_{status}": int(((q["kind"] == kind) & (q["status"] == status)).sum()) if len(q) else 0
               for kind in ("image", "tuboid") for status in ("queued", "annotated")}  # fmt: skip
@@ -169,6 +164,9 @@ def annotation_queue(context: AssetExecutionContext, storage: StickyPiStorage) -
             "new_batch": MetadataValue.md(batch_markdown(update.new)),
             "not_asked": MetadataValue.md("\n".join(f"* {k}: {v}" for k, v in update.skipped.items()) or "none"),
             "problems": problems_markdown(update.problems),
+            "n_new_rounds": len(update.rounds),
+            **{f"{stage}_rounds": MetadataValue.md(rounds_markdown(rounds, stage)) for stage in STAGE.values()},
+            **({"warning": MetadataValue.md("\n\n".join(warnings))} if warnings else {}),
         }
     )
 

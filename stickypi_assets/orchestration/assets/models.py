@@ -23,7 +23,10 @@ from stickypi_assets.lifecycle.training import train_stage
 from stickypi_assets.ml.devices import resolve_device
 from stickypi_assets.ml.stages import STAGES, Stage
 from stickypi_assets.orchestration.resources import StickyPiStorage
+from stickypi_assets.pipeline.al_rounds import STAGE, read_rounds, rounds_markdown, stalled_warning
 from stickypi_assets.storage.tables import MODELS
+
+AL_STAGES = set(STAGE.values())
 
 
 class TrainingConfig(Config):
@@ -66,8 +69,23 @@ def _train(
             "seconds": round(outcome.seconds, 1),
             "device": device,
             "bundle": MetadataValue.path(store.uri(record.prefix)),
+            **_learning_loop(warehouse, stage, record.metric_value, context),
         },
     )
+
+
+def _learning_loop(warehouse, stage: str, metric: float | None, context: AssetExecutionContext) -> dict:
+    """The stage's last active-learning rounds (table ``al_rounds``) and the stalled warning, with this version's
+    validation metric as the newest value."""
+    if stage not in AL_STAGES:
+        return {}
+    rounds = read_rounds(warehouse, stage)
+    out = {"al_rounds": MetadataValue.md(rounds_markdown(rounds, stage))}
+    warning = stalled_warning(rounds, stage, metric)
+    if warning:
+        context.log.warning(warning)
+        out["warning"] = MetadataValue.md(warning)
+    return out
 
 
 def model_asset(stage: Stage) -> AssetsDefinition:

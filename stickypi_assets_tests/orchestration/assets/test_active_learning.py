@@ -19,6 +19,7 @@ from stickypi_assets.orchestration.assets.classifications import classifications
 from stickypi_assets.orchestration.assets.tuboids import tuboids
 from stickypi_assets.orchestration.partitions import multi_partition_key
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
+from stickypi_assets.pipeline.al_rounds import read_rounds
 from stickypi_assets.pipeline.annotation_queue import QueuePolicy, read_queue, update_queue
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.synth import SynthConfig, generate
@@ -127,9 +128,15 @@ def test_queue_pre_annotates_never_repeats_and_follows_annotations(chain, monkey
     times = sorted(q.loc[q.kind == "image", "datetime"])
     assert all((b - a).total_seconds() >= 7200 for a, b in zip(times, times[1:], strict=False))
 
-    # nothing annotated yet: a re-run asks for nothing new (a full batch is waiting)
+    # the first round of the halting signals: one per stage, for the version the scores carry
+    rounds = read_rounds(storage.warehouse())
+    assert rounds[["stage", "round"]].values.tolist() == [["itc", 1], ["uid", 1]]
+    assert set(rounds.model_version) == set(scores_versions(storage)) and rounds.contradictions.isna().all()
+    assert meta["n_new_rounds"].value == 2 and "| 1 |" in meta["uid_rounds"].value
+
+    # nothing annotated yet: a re-run asks for nothing new (a full batch is waiting), and records no round
     assert materialize([annotation_queue], **kw).success
-    assert len(read_queue(storage.warehouse())) == 5
+    assert len(read_queue(storage.warehouse())) == 5 and len(read_rounds(storage.warehouse())) == 2
 
     # one image and one tuboid come back annotated: they change status, and a new batch never repeats an item
     image, tuboid = q[q.kind == "image"].item.iloc[0], q[q.kind == "tuboid"].item.iloc[0]
@@ -162,8 +169,39 @@ def test_queue_is_deterministic_and_reports_a_bad_mix(chain, tmp_path: Path):
         update_queue(chain["store"], wh, bad)
 
 
+def scores_versions(storage: StickyPiStorage) -> list[str]:
+    wh = storage.warehouse()
+    return [wh.query(f"SELECT DISTINCT model_version FROM {t}").model_version[0] for t in ("image_scores",
+                                                                                          "tuboid_scores")]
+
+
 def _one_partition(storage: StickyPiStorage, table: str):
     from stickypi_assets.storage.warehouse import PartitionKey
 
     partition = PartitionKey(DEVICE, DAY)
     return partition, storage.warehouse().read_partition_parquet(table, partition)
+
+
+def test_cli_shows_and_updates_the_queue_without_dagster(chain, tmp_path: Path, monkeypatch, capsys):
+    from stickypi_assets.cli import main
+
+    storage = chain["storage"]
+    monkeypatch.setenv("STICKYPI_DATA_ROOT", str(tmp_path / "root"))
+    monkeypatch.setenv("STICKYPI_STORE_URL", str(chain["store"].root))
+    monkeypatch.setenv("STICKYPI_WAREHOUSE_PATH", storage.warehouse_path)
+    monkeypatch.setenv("STICKYPI_PUBLISHED_PATH", storage.published_path)
+    queue = read_queue(storage.warehouse())
+    assert main(["al", "queue", "--status", "all"]) == 0
+    out = capsys.readouterr().out
+    assert all(item in out for item in queue["item"]) and "[maskal]" in out
+    monkeypatch.setenv("STICKYPI_AL_TUBOID_MIX", "margin:x")
+    assert main(["al", "queue", "--update"]) == 1
+    assert "STICKYPI_AL_TUBOID_MIX='margin:x'" in capsys.readouterr().err
+    monkeypatch.delenv("STICKYPI_AL_TUBOID_MIX")
+    monkeypatch.setenv("STICKYPI_AL_IMAGE_BUDGET", "1")
+    monkeypatch.setenv("STICKYPI_AL_TUBOID_BUDGET", "0")
+    before = len(queue)
+    assert main(["al", "queue", "--update", "--kind", "image"]) == 0
+    out = capsys.readouterr().out
+    after = read_queue(storage.warehouse())
+    assert "queued" in out and len(after) >= before and after["item"].is_unique
