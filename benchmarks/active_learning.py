@@ -35,13 +35,14 @@ from stickypi_assets.active.report import compare
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stage", choices=["itc"], default="itc", help="which model the annotator labels for")
+    parser.add_argument("--stage", choices=["itc", "uid"], default="itc", help="which model the annotator labels for")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (initial set, training)")
-    parser.add_argument("--rounds", type=int, default=6, help="annotation rounds after the initial set")
-    parser.add_argument("--initial", type=int, default=12, help="initial random labels")
-    parser.add_argument("--batch", type=int, default=12, help="labels asked per round")
-    parser.add_argument("--strategies", nargs="+", default=["random", "margin", "mix"], help="strategies to compare")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/active_learning"), help="output folder")
+    parser.add_argument("--rounds", type=int, help="annotation rounds after the initial set (itc 6, uid 4)")
+    parser.add_argument("--initial", type=int, help="initial random labels (itc 12 tuboids, uid 3 images)")
+    parser.add_argument("--batch", type=int, help="labels asked per round (itc 12, uid 3)")
+    parser.add_argument("--strategies", nargs="+", default=["random", "mix"],
+                        help="strategies to compare (itc: random margin mix; uid: random maskal mix)")  # fmt: skip
+    parser.add_argument("--out", type=Path, help="output folder (default benchmarks/out/active_learning/<stage>)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -49,18 +50,28 @@ def main() -> None:
     for noisy in ("stickypi_assets.ml", "stickypi_assets.synth"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    from stickypi_assets.active.itc_simulation import ItcStage, itc_mixes
-
+    defaults = {"itc": (6, 12, 12), "uid": (4, 3, 3)}[args.stage]
+    rounds, initial, batch = (given if given is not None else default
+                              for given, default in zip((args.rounds, args.initial, args.batch), defaults, strict=True))
+    out = args.out or Path("benchmarks/out/active_learning") / args.stage
     started = time.perf_counter()
-    stage = ItcStage(args.out / "work")
-    print(f"pool {len(stage.pool)} tuboids, test {len(stage.test)} tuboids "
+    if args.stage == "itc":
+        from stickypi_assets.active.itc_simulation import ItcStage, itc_mixes
+
+        stage, mixes = ItcStage(out / "work"), itc_mixes()
+        what = "tuboids"
+    else:
+        from stickypi_assets.active.uid_simulation import UidStage, uid_mixes
+
+        stage, mixes = UidStage(out / "work"), uid_mixes()
+        what = "images"
+    print(f"pool {len(stage.pool)} {what}, test {len(stage.test)} {what} "
           f"(built in {time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
     try:
-        compare(stage, itc_mixes(), strategies=args.strategies, seeds=args.seeds, rounds=args.rounds,
-                initial=args.initial, batch=args.batch, out=args.out)  # fmt: skip
+        compare(stage, mixes, strategies=args.strategies, seeds=args.seeds, rounds=rounds, initial=initial,
+                batch=batch, out=out)  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))
-
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,8 @@
    repository's Dagster instance when ``DAGSTER_HOME`` is set, so ``make ui`` shows them.
 5. Prints the analysts' ``captures`` and ``daily_taxon_counts`` and the accuracy against the sample's
    ground truth (detection, count, tracking, capture time, taxonomy).
+6. Scores each device's last day for annotation (``scoring_job``: ``image_scores``, ``tuboid_scores``), updates the
+   annotation queue (``annotation_queue_job``) and prints the first batch it asks for, with each item's reason.
 
 ``models=False`` stops after ingestion (a quick smoke run).
 """
@@ -91,14 +93,14 @@ def _train_models(
     storage = StickyPiStorage()
     registry = storage.registry()
     if not retrain and all(registry.current_version(stage) for stage in STAGES):
-        print("[2/5] trained models found in the model registry (use --retrain to train them again)")
+        print("[2/6] trained models found in the model registry (use --retrain to train them again)")
         return
     t0 = time.perf_counter()
     training = LocalObjectStore(settings.data_root / "training-sample")
     if not training.exists("ground_truth/manifest.json"):
         generate_sample(training, devices=1, days=2, seed=seed + 1000, start=TRAINING_START, corrupt=0, size=size)
     counts = write_demo_annotations(training, storage.object_store(), uid_iters=uid_iters)
-    print(f"[2/5] training deployment (1 device x 2 days, other insects) and its annotations in the store "
+    print(f"[2/6] training deployment (1 device x 2 days, other insects) and its annotations in the store "
           f"({', '.join(f'{n} {s.upper()} files' for s, n in counts.items())}) in {time.perf_counter() - t0:.1f} s; "
           "the model assets train from them:")  # fmt: skip
     for stage, asset in MODEL_ASSETS.items():
@@ -112,6 +114,33 @@ def _train_models(
         shown = f"{value:.3f}" if isinstance(value, float) else "n/a"
         print(f"      {name}: version {meta['trained_version'].value[:8]}, validation {metric} {shown}, "
               f"in {time.perf_counter() - t0:.0f} s: {meta['decision'].value}")  # fmt: skip
+
+
+def _ask_for_annotations(instance: DagsterInstance, last_days: dict[str, date]) -> None:
+    """Score each device's last day for annotation (job ``scoring_job``, as the daily schedule does for
+    yesterday), update the annotation queue (``annotation_queue_job``) and print the batch it asks for."""
+    t0 = time.perf_counter()
+    for device, day in sorted(last_days.items()):
+        run = run_job(defs, "scoring_job", instance, partition_key=multi_partition_key(device, day),
+                      run_config=QUIET_RUN)  # fmt: skip
+        img = run.asset_materializations_for_node("image_scores")[0].metadata
+        tub = run.asset_materializations_for_node("tuboid_scores")[0].metadata
+        print(f"      {device}|{day}: {img['n_scored'].value} images scored ({img['seconds_per_image'].value:.2f} "
+              f"s/image, {img['passes'].value} MC-dropout passes), {tub['n_scored'].value} tuboids", flush=True)
+    run = run_job(defs, "annotation_queue_job", instance, run_config=QUIET_RUN)
+    meta = run.asset_materializations_for_node("annotation_queue")[0].metadata
+    print(f"[6/6] active learning in {time.perf_counter() - t0:.1f} s: {meta['n_new'].value} items queued for "
+          "annotation (table annotation_queue, pre-annotations under pre_annotations/):")  # fmt: skip
+    from stickypi_assets.pipeline.annotation_queue import read_queue
+
+    queue = read_queue(StickyPiStorage().warehouse())
+    batch = queue[queue["batch"] == queue["batch"].max()] if len(queue) else queue
+    for r in batch.sort_values(["kind", "rank"]).itertuples(index=False):
+        print(f"      {r.kind:6s} #{r.rank:<2d} {r.item}  [{r.sampler}] {r.reason}")
+    if not len(batch):
+        print("      nothing new: " + meta["not_asked"].value.replace("\n", "; "))
+    print("      annotate them (Inkscape for the SVGs; a database.db for the tuboids), put the files under "
+          "annotations/uid/ and annotations/itc/, and the sensors retrain")
 
 
 def run_demo(
@@ -129,12 +158,12 @@ def run_demo(
     t0 = time.perf_counter()
     summary = generate_sample(store, devices=devices, days=days, seed=seed, size=size)
     n_images = sum(1 for _ in store.list("raw_images/"))
-    print(f"\n[1/5] generated {n_images} synthetic images in {time.perf_counter() - t0:.1f} s: {summary}")
+    print(f"\n[1/6] generated {n_images} synthetic images in {time.perf_counter() - t0:.1f} s: {summary}")
     instance = _instance()
     if models:
         _train_models(instance, settings, seed=seed, uid_iters=uid_iters, retrain=retrain, size=size)
     else:
-        print("[2/5] models skipped (--no-models): ingestion only")
+        print("[2/6] models skipped (--no-models): ingestion only")
 
     with build_sensor_context(instance=instance, resources={"storage": storage}) as ctx:
         result = device_discovery_sensor(ctx)
@@ -142,7 +171,7 @@ def run_demo(
     if new:
         instance.add_dynamic_partitions(DEVICES.name or "devices", new)
     known = instance.get_dynamic_partitions(DEVICES.name or "devices")
-    print(f"[3/5] device sensor: {len(new)} new device(s); known devices {known}")
+    print(f"[3/6] device sensor: {len(new)} new device(s); known devices {known}")
 
     job_name = "pipeline_job" if models else "ingest_job"
     t0 = time.perf_counter()
@@ -174,10 +203,10 @@ def run_demo(
                     f"{cls['n_classified'].value} classified"
                 )
             print(line, flush=True)
-    print(f"[4/5] materialized {n_runs} device-days in {time.perf_counter() - t0:.1f} s")
+    print(f"[4/6] materialized {n_runs} device-days in {time.perf_counter() - t0:.1f} s")
 
     warehouse = storage.warehouse()
-    print("\n[5/5] Table images, per device-day (from the published DuckDB copy):")
+    print("\n[5/6] Table images, per device-day (from the published DuckDB copy):")
     table = warehouse.query(
         "SELECT device, \"date\", count(*) AS images, count(*) FILTER (status = 'ok') AS ok, "
         "count(*) FILTER (status = 'error') AS errors, min(datetime) AS first, max(datetime) AS last "
@@ -214,6 +243,8 @@ def run_demo(
         label_map = bundle_config(ModelResource(stage="itc").resolved_bundle_dir()).label_map
         for line in score_chain(store, warehouse, label_map).lines():
             print(f"  {line}")
+    if models:
+        _ask_for_annotations(instance, {device: ds[-1] for device, ds in days.items() if ds})
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     print(
         "Next: `make ui` opens Dagster at http://127.0.0.1:3000 on these runs;\n"

@@ -99,3 +99,22 @@ def test_label_share_against_random_by_hand():
     assert label_share(random_curve, random_curve, "m") == pytest.approx(1.0)
     worse = pd.DataFrame({"n_labels": [10, 20, 40], "m": [0.5, 0.55, 0.7]})
     assert label_share(worse, random_curve, "m") is None
+
+
+@pytest.mark.slow
+def test_uid_stage_trains_scores_and_asks_for_unlabeled_images(tmp_path):
+    """The UID adapter of the benchmark, plumbing only (2 iterations): a round trains on exactly the labeled images,
+    scores the rest with maskAL certainty and asks for unlabeled ones."""
+    import torch
+
+    from stickypi_assets.active.uid_simulation import SIM_UID_CONFIG, UidDeployments, UidStage, uid_mixes
+
+    torch.set_num_threads(1)
+    config = SIM_UID_CONFIG.replace(max_iter=2, warmup_iters=1, steps=[1, 2], tile_size=352, crop_size=128)
+    stage = UidStage(tmp_path, deployments=UidDeployments(pool_devices=1, width=320, height=240), config=config,
+                     passes=2)  # fmt: skip
+    assert len(stage.pool) >= 20 and len(stage.test) >= 20 and stage.pool["n_true"].sum() > 0
+    results = run_strategy(stage, "mix", uid_mixes()["mix"], seed=0, n_initial=2, batch_size=2, n_rounds=1)
+    assert [r.n_labels for r in results] == [2, 4]
+    assert set(results[0].metrics) == {"f1", "precision", "recall"} and 0 <= results[1].metrics["f1"] <= 1
+    assert sum(results[1].picked_by.values()) == 4 and results[1].picked_by["initial random"] == 2

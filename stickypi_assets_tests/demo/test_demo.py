@@ -46,7 +46,7 @@ def test_demo_runs_on_a_fresh_data_root(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.delenv("STICKYPI_STORE_URL", raising=False)
     assert run_demo(devices=1, days=1, seed=2, models=False) == 0
     out = capsys.readouterr().out
-    assert "[4/5] materialized 1 device-days" in out
+    assert "[4/6] materialized 1 device-days" in out
     published = Settings.from_env().published_path
     assert published.exists()
     df = StickyPiStorage().warehouse().query("SELECT count(*) n, min(\"date\") d FROM images", published=True)
@@ -69,9 +69,15 @@ def test_demo_runs_the_whole_chain(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setattr(recipes, "demo_itc_config", lambda: itc_config)
     assert run_demo(devices=1, days=2, seed=4, uid_iters=100, size=(640, 480)) == 0
     out = capsys.readouterr().out
-    assert "[4/5] materialized 2 device-days" in out
+    assert "[4/6] materialized 2 device-days" in out
     for stage in ("detection (UID)", "tracking (UID + SIM", "capture time", "taxonomy (UID + SIM + ITC)"):
         assert stage in out, stage
+    # it ends with the first annotation batch, each item with its reason and a pre-annotation in the store
+    assert "[6/6] active learning" in out and "[maskal]" in out and "[margin]" in out
+    queue = StickyPiStorage().warehouse().query("SELECT * FROM annotation_queue")
+    assert set(queue.kind) == {"image", "tuboid"} and set(queue.status) == {"queued"}
+    store = StickyPiStorage().object_store()
+    assert all(store.exists(k) for k in queue.loc[queue.kind == "image", "pre_annotation_key"])
     wh = StickyPiStorage().warehouse()
     counts = wh.query(
         "SELECT (SELECT count(*) FROM images WHERE status = 'ok') AS images, "

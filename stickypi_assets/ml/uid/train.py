@@ -170,8 +170,11 @@ def train(
     max_iter: int | None = None,
     progress: bool = True,
     config: UidConfig | None = None,
+    images: tuple[list[AnnotatedImage], list[AnnotatedImage]] | None = None,
 ) -> TrainResult:
-    """Train the bundle's detector (see the module docstring); ``max_iter`` overrides ``MAX_ITER``."""
+    """Train the bundle's detector (see the module docstring); ``max_iter`` overrides ``MAX_ITER``. ``images``:
+    ``(train, validation)`` images to use instead of the bundle's ``data/`` and its md5 split (the simulated
+    annotator trains on exactly the images it labeled)."""
     started = time.perf_counter()
     bundle_dir = Path(bundle_dir)
     config = training.training_config(config or bundle_config(bundle_dir), "max_iter", max_iter, log)
@@ -179,8 +182,11 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
     save_config(config, output / "config.yaml")
 
-    images, skipped = read_annotated_images(bundle_dir, config)
-    train_images, val_images = split_images(images)
+    if images is None:
+        annotated, skipped = read_annotated_images(bundle_dir, config)
+        train_images, val_images = split_images(annotated)
+    else:
+        (train_images, val_images), skipped = (list(images[0]), list(images[1])), []
     log.info("%d training and %d validation images, %d file(s) skipped", len(train_images), len(val_images),
              len(skipped))  # fmt: skip
 
