@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from stickypi_assets.active.report import compare
+from stickypi_assets.active.report import compare, plan, simulation_stage
 
 
 def main() -> None:
@@ -50,21 +50,10 @@ def main() -> None:
     for noisy in ("stickypi_assets.ml", "stickypi_assets.synth"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    defaults = {"itc": (6, 12, 12), "uid": (4, 3, 3)}[args.stage]
-    rounds, initial, batch = (given if given is not None else default
-                              for given, default in zip((args.rounds, args.initial, args.batch), defaults, strict=True))
+    rounds, initial, batch = plan(args.stage, args.rounds, args.initial, args.batch)
     out = args.out or Path("benchmarks/out/active_learning") / args.stage
     started = time.perf_counter()
-    if args.stage == "itc":
-        from stickypi_assets.active.itc_simulation import ItcStage, itc_mixes
-
-        stage, mixes = ItcStage(out / "work"), itc_mixes()
-        what = "tuboids"
-    else:
-        from stickypi_assets.active.uid_simulation import UidStage, uid_mixes
-
-        stage, mixes = UidStage(out / "work"), uid_mixes()
-        what = "images"
+    stage, mixes, what = simulation_stage(args.stage, out / "work")
     print(f"pool {len(stage.pool)} {what}, test {len(stage.test)} {what} "
           f"(built in {time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
     try:

@@ -16,6 +16,27 @@ import pandas as pd
 
 from stickypi_assets.active.simulation import MixFactory, Stage, mean_curve, run_strategy, share_summary, summarise
 
+#: Per stage: default ``(rounds, initial labels, labels per round)`` of a comparison (CPU-sized).
+DEFAULT_PLAN = {"itc": (6, 12, 12), "uid": (4, 3, 3)}
+
+
+def simulation_stage(stage: str, workdir: Path) -> tuple[Stage, Mapping[str, MixFactory], str]:
+    """``(stage, its strategies, what its items are)`` of the simulated annotator for ``itc`` or ``uid``."""
+    if stage == "itc":
+        from stickypi_assets.active.itc_simulation import ItcStage, itc_mixes
+
+        return ItcStage(workdir), itc_mixes(), "tuboids"
+    if stage == "uid":
+        from stickypi_assets.active.uid_simulation import UidStage, uid_mixes
+
+        return UidStage(workdir), uid_mixes(), "images"
+    raise ValueError(f"no simulation for stage {stage!r} (itc or uid)")
+
+
+def plan(stage: str, rounds: int | None, initial: int | None, batch: int | None) -> tuple[int, int, int]:
+    """The given ``(rounds, initial, batch)`` with the stage's defaults for those not given."""
+    return tuple(g if g is not None else d for g, d in zip((rounds, initial, batch), DEFAULT_PLAN[stage], strict=True))
+
 
 def plot_curves(curves: pd.DataFrame, metric: str, path: Path, what: str = "labeled items") -> Path:
     """Mean ± sd learning curve per strategy as a PNG (matplotlib, no display needed)."""

@@ -11,7 +11,7 @@ Actions:
 * ``queue``: the annotation queue of the platform's warehouse (the ``annotation_queue`` asset's table): batch,
   rank, item, sampler, reason, status and where the pre-annotation is; ``--update`` first updates it as the asset
   does (statuses from ``annotations/``, the next batch under the ``STICKYPI_AL_*`` settings, pre-annotations).
-* ``simulate``: the benchmark's loop (``benchmarks/active_learning.py``) on synthetic ITC deployments.
+* ``simulate``: the benchmark's loop (``benchmarks/active_learning.py``) on synthetic ITC or UID deployments.
 
 Exit 0 on success, 1 on a data error or when some input could not be scored (reported, the rest ranked), 2 on
 usage errors.
@@ -24,7 +24,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from stickypi_assets.active import DEFAULT_IMAGE_MIX, DEFAULT_TUBOID_MIX
-from stickypi_assets.cli.common import DataError, add_command_group, add_gpu_flag, device, existing_folder
+from stickypi_assets.cli.common import (
+    DataError,
+    UsageError,
+    add_command_group,
+    add_gpu_flag,
+    device,
+    existing_folder,
+)
 
 SCORE_COLUMNS = {
     "images": ["item", "device", "datetime", "status", "maskal_certainty", "maskal_pass", "n_observations",
@@ -123,16 +130,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     import torch
 
-    from stickypi_assets.active.itc_simulation import ItcStage, itc_mixes
-    from stickypi_assets.active.report import compare
+    from stickypi_assets.active.report import compare, plan, simulation_stage
 
     torch.set_num_threads(args.threads)
     for noisy in ("stickypi_assets.ml", "stickypi_assets.synth"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    stage = ItcStage(Path(args.out) / "work")
-    print(f"pool {len(stage.pool)} tuboids, held-out deployment {len(stage.test)} tuboids", flush=True)
-    compare(stage, itc_mixes(), strategies=args.strategies, seeds=args.seeds, rounds=args.rounds,
-            initial=args.initial, batch=args.batch, out=Path(args.out))  # fmt: skip
+    stage, mixes, what = simulation_stage(args.stage, Path(args.out) / "work")
+    unknown = sorted(set(args.strategies) - set(mixes))
+    if unknown:
+        raise UsageError(f"unknown --strategies {unknown} for {args.stage}; choose from {sorted(mixes)}")
+    print(f"pool {len(stage.pool)} {what}, held-out deployment {len(stage.test)} {what}", flush=True)
+    rounds, initial, batch = plan(args.stage, args.rounds, args.initial, args.batch)
+    compare(stage, mixes, strategies=args.strategies, seeds=args.seeds, rounds=rounds, initial=initial, batch=batch,
+            out=Path(args.out))  # fmt: skip
     return 0
 
 
@@ -225,17 +235,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                        help="first update it as the annotation_queue asset does (statuses, next batch, "
                             "pre-annotations) from the scores in the warehouse")  # fmt: skip
     queue.set_defaults(func=_cmd_queue)
-    sim = sub.add_parser("simulate", help="simulated annotator on synthetic ITC deployments vs random sampling")
+    sim = sub.add_parser("simulate", help="simulated annotator on synthetic deployments vs random sampling")
+    sim.add_argument("--stage", choices=["itc", "uid"], default="itc", help="which model is annotated for (itc)")
     sim.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
-    sim.add_argument("--rounds", type=int, default=6, help="annotation rounds after the initial set (default 6)")
-    sim.add_argument("--initial", type=int, default=12, help="initial random labels (default 12)")
-    sim.add_argument("--batch", type=int, default=12, help="labels per round (default 12)")
-    sim.add_argument(
-        "--strategies",
-        nargs="+",
-        default=["random", "margin", "mix"],
-        help="strategies compared with random (default random margin mix)",
-    )
+    sim.add_argument("--rounds", type=int, help="annotation rounds after the initial set (default itc 6, uid 4)")
+    sim.add_argument("--initial", type=int, help="initial random labels (default itc 12, uid 3)")
+    sim.add_argument("--batch", type=int, help="labels per round (default itc 12, uid 3)")
+    sim.add_argument("--strategies", nargs="+", default=["random", "mix"],
+                     help="strategies compared with random (itc: random margin mix; uid: random maskal mix; "
+                          "default random mix)")  # fmt: skip
     sim.add_argument("-o", "--out", default="benchmarks/out/active_learning", help="output folder")
     sim.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     sim.set_defaults(func=_cmd_simulate)

@@ -15,7 +15,6 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from stickypi_assets.formats.tuboids import METADATA_FILENAME, TUBOID_FILENAME, Tuboid, read_tuboid
+from stickypi_assets.pipeline.day_rows import DayRows
 from stickypi_assets.storage.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -30,14 +30,8 @@ log = logging.getLogger(__name__)
 TOP_K = 3
 
 
-@dataclass
-class DayClassifications:
-    rows: pd.DataFrame
-    seconds: float
-    errors: list[tuple[str, str]] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return int((self.rows["status"] == status).sum()) if len(self.rows) else 0
+class DayClassifications(DayRows):
+    """The rows of one device-day (see the module docstring)."""
 
 
 def top_k_json(probs: np.ndarray, label_map) -> str:

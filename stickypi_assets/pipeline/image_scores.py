@@ -12,7 +12,6 @@ decoded is a row with ``status='error'``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -21,17 +20,12 @@ import pandas as pd
 from stickypi_assets.active.scoring import DEFAULT_MASK_SHARE, PoolImage, score_images
 from stickypi_assets.active.uid_mc import McDropoutMaskRCNN
 from stickypi_assets.ml.uid.predict import decode_jpeg
+from stickypi_assets.pipeline.day_rows import DayRows
 from stickypi_assets.storage.object_store import ObjectStore
 
 
-@dataclass
-class DayImageScores:
-    rows: pd.DataFrame
-    seconds: float
-    errors: list[tuple[str, str]] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return int((self.rows["status"] == status).sum()) if len(self.rows) else 0
+class DayImageScores(DayRows):
+    """The rows of one device-day (see the module docstring)."""
 
 
 def score_image_day(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -21,19 +20,14 @@ import pandas as pd
 from stickypi_assets.active.mc_dropout import DEFAULT_DROPOUT, DEFAULT_PASSES
 from stickypi_assets.active.scoring import tuboid_rows
 from stickypi_assets.pipeline.classifications import fetch_tuboid, top_k_json
+from stickypi_assets.pipeline.day_rows import DayRows
 from stickypi_assets.storage.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class DayTuboidScores:
-    rows: pd.DataFrame
-    seconds: float
-    errors: list[tuple[str, str]] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return int((self.rows["status"] == status).sum()) if len(self.rows) else 0
+class DayTuboidScores(DayRows):
+    """The rows of one device-day (see the module docstring)."""
 
 
 def score_tuboid_day(

@@ -14,6 +14,9 @@ The score assets re-run with their stage (a new model re-scores the recent days)
 """
 
 
+from collections.abc import Callable
+
+import pandas as pd
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from stickypi_assets.active.mc_dropout import DEFAULT_DROPOUT
@@ -24,20 +27,54 @@ from stickypi_assets.orchestration.assets.stage_asset import stage_asset, upstre
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.al_rounds import STAGE, read_rounds, rounds_markdown, stalled_warning
 from stickypi_assets.pipeline.annotation_queue import QueuePolicy, update_queue
+from stickypi_assets.pipeline.day_rows import DayRows
 from stickypi_assets.pipeline.image_scores import score_image_day
 from stickypi_assets.pipeline.tuboid_scores import score_tuboid_day
-from stickypi_assets.storage.tables import IMAGE_SCORES, SEGMENTED_IMAGES, TUBOID_SCORES, TUBOIDS
+from stickypi_assets.storage.tables import IMAGE_SCORES, SEGMENTED_IMAGES, TUBOID_SCORES, TUBOIDS, TableSpec
+from stickypi_assets.storage.warehouse import PartitionKey
 
 GROUP = "active_learning"
 
 
-def _least_certain(rows, column: str, ascending: bool, n: int = 10) -> MetadataValue:
-    ok = rows[rows["status"] == "ok"] if len(rows) else rows
-    if not len(ok):
-        return MetadataValue.md("none")
+def _top(rows: pd.DataFrame | None, column: str, ascending: bool, n: int = 10) -> MetadataValue | str:
+    """The ``n`` items of the last day ranked by ``column`` (the ones the queue will likely ask for)."""
+    ok = rows[rows["status"] == "ok"] if rows is not None and len(rows) else None
+    if ok is None or not len(ok):
+        return "none"
     top = ok.sort_values(column, ascending=ascending).head(n)
     lines = "\n".join(f"| `{r.item}` | {getattr(r, column):.3f} |" for r in top.itertuples(index=False))
     return MetadataValue.md(f"| item | {column} |\n|---|---|\n{lines}")
+
+
+def _score_days(
+    context: AssetExecutionContext,
+    storage: StickyPiStorage,
+    upstream: TableSpec,
+    table: TableSpec,
+    score_day: Callable[[PartitionKey, pd.DataFrame], DayRows],
+    what: str,
+) -> tuple[dict, pd.DataFrame | None]:
+    """Score each device-day of the run from its ``upstream`` rows into ``table``; the common metadata and the
+    last day's rows."""
+    warehouse = storage.warehouse()
+    tally = StatusTally({"ok": "n_scored", "error": "n_errors"})
+    seconds, last = 0.0, None
+    with warehouse.deferred_publish():
+        for partition, rows in upstream_days(context, warehouse, upstream):
+            day = score_day(partition, rows)
+            warehouse.write_partition(table.name, partition, day.rows)
+            tally.add(day)
+            seconds += day.seconds
+            last = day.rows
+            context.log.info(f"{partition}: {day.count('ok')} {what}s scored in {day.seconds:.0f} s")
+    metadata = {
+        "dagster/row_count": tally.total,
+        **tally.metadata(),
+        "passes": storage.settings().al_passes,
+        f"seconds_per_{what}": per_item(seconds, tally["ok"], 4),
+        "errors": problems_markdown(tally.errors),
+    }
+    return metadata, last
 
 
 @stage_asset(
@@ -53,31 +90,17 @@ def _least_certain(rows, column: str, ascending: bool, n: int = 10) -> MetadataV
 def image_scores(
     context: AssetExecutionContext, storage: StickyPiStorage, uid_model: ModelResource
 ) -> MaterializeResult:
-    warehouse, store = storage.warehouse(), storage.object_store()
+    store = storage.object_store()
     detector, config, version = uid_model.load()
-    passes = storage.settings().al_passes
-    sampler = McDropoutMaskRCNN(detector, config, passes=passes, dropout=DEFAULT_DROPOUT, seed=0)
-    tally = StatusTally({"ok": "n_scored", "error": "n_errors"})
-    seconds, last = 0.0, None
-    with warehouse.deferred_publish():
-        for partition, segmented in upstream_days(context, warehouse, SEGMENTED_IMAGES):
-            day = score_image_day(store, segmented, sampler, version, device=partition.device, day=partition.date,
-                                  run_id=context.run.run_id)  # fmt: skip
-            warehouse.write_partition(IMAGE_SCORES.name, partition, day.rows)
-            tally.add(day)
-            seconds += day.seconds
-            last = day.rows
-            context.log.info(f"{partition}: {day.count('ok')} images scored in {day.seconds:.0f} s")
+    sampler = McDropoutMaskRCNN(detector, config, passes=storage.settings().al_passes, dropout=DEFAULT_DROPOUT)
+    metadata, last = _score_days(
+        context, storage, SEGMENTED_IMAGES, IMAGE_SCORES,
+        lambda p, rows: score_image_day(store, rows, sampler, version, device=p.device, day=p.date,
+                                        run_id=context.run.run_id),
+        "image",
+    )  # fmt: skip
     return MaterializeResult(
-        metadata={
-            "dagster/row_count": tally.total,
-            **tally.metadata(),
-            "passes": passes,
-            "seconds_per_image": per_item(seconds, tally["ok"], 3),
-            "model_version": version,
-            "least_certain": _least_certain(last, "maskal_certainty", True) if last is not None else "none",
-            "errors": problems_markdown(tally.errors),
-        }
+        metadata={**metadata, "model_version": version, "least_certain": _top(last, "maskal_certainty", True)}
     )
 
 
@@ -95,30 +118,17 @@ def image_scores(
 def tuboid_scores(
     context: AssetExecutionContext, storage: StickyPiStorage, itc_model: ModelResource
 ) -> MaterializeResult:
-    warehouse, store = storage.warehouse(), storage.object_store()
+    store = storage.object_store()
     classifier, _, version = itc_model.load()
     passes = storage.settings().al_passes
-    tally = StatusTally({"ok": "n_scored", "error": "n_errors"})
-    seconds, last = 0.0, None
-    with warehouse.deferred_publish():
-        for partition, tubs in upstream_days(context, warehouse, TUBOIDS):
-            day = score_tuboid_day(store, tubs, classifier, version, device=partition.device, day=partition.date,
-                                   passes=passes, run_id=context.run.run_id)  # fmt: skip
-            warehouse.write_partition(TUBOID_SCORES.name, partition, day.rows)
-            tally.add(day)
-            seconds += day.seconds
-            last = day.rows
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": tally.total,
-            **tally.metadata(),
-            "passes": passes,
-            "seconds_per_tuboid": per_item(seconds, tally["ok"], 4),
-            "model_version": version,
-            "most_contested": _least_certain(last, "margin", False) if last is not None else "none",
-            "errors": problems_markdown(tally.errors),
-        }
-    )
+    metadata, last = _score_days(
+        context, storage, TUBOIDS, TUBOID_SCORES,
+        lambda p, rows: score_tuboid_day(store, rows, classifier, version, device=p.device, day=p.date,
+                                         passes=passes, run_id=context.run.run_id),
+        "tuboid",
+    )  # fmt: skip
+    contested = _top(last, "margin", False)
+    return MaterializeResult(metadata={**metadata, "model_version": version, "most_contested": contested})
 
 
 def batch_markdown(batch) -> str:
