@@ -3,22 +3,30 @@
 For the ITC (``--stage itc``): a synthetic pool deployment (2 devices x 2 days, ~550 tuboids of six taxa) whose
 tuboids an annotator labels when asked (answers from the ground truth), and a held-out deployment of another seed
 (~560 tuboids) on which every round's model is scored (macro recall: a lost taxon cannot hide). Every strategy
-starts from the same random ``--initial`` tuboids for a seed, then runs ``--rounds`` rounds of: MC-dropout scores of
-the unlabeled pool → a batch of ``--batch`` → labels → the ITC retrained from random init with the same budget
-(80 rounds of 16 tuboids). Strategies (``--strategies``): ``random``; ``margin``; ``mix`` = 50% margin, 20% frame
-disagreement, 20% CoreSet diversity, 10% random.
+starts from the same random ``--initial`` tuboids (12) for a seed, then runs ``--rounds`` (6) rounds of: MC-dropout
+scores of the unlabeled pool → a batch of ``--batch`` (12) → labels → the ITC retrained from random init with the
+same budget (80 rounds of 16 tuboids). Strategies (``--strategies``): ``random``; ``margin``; ``mix`` = the
+queue's default, 50% margin, 20% frame disagreement, 20% CoreSet diversity, 10% random.
+
+For the UID (``--stage uid``): a pool of 48 synthetic 640 x 480 card images (2 devices, one frame an hour; the true
+outlines are the annotations) and a held-out device of another seed (23 images), scored by instance F1 at IoU 0.33.
+Every strategy starts from the same 3 random images, then 4 rounds of 3: maskAL certainty over 6 MC-dropout passes
+(box-only for all, masks for the least certain fifth) → a batch → the UID (the demo's narrow ResNet-18-FPN Mask
+R-CNN) retrained from random init for 120 iterations of 256 px crops. Strategies: ``random``; ``maskal``; ``mix`` =
+the queue's default, 70% maskAL, 20% CoreSet diversity, 10% random.
 
 Prints each learning curve (metric per number of labels, per seed and mean ± sd), then, per strategy and seed, the
-**share of random's labels needed to reach random's final metric** (``—`` where it never did), writes
+**share of random's labels needed to reach random's final metric** (``never`` where it did not), writes
 ``curves.csv``, ``summary.json`` and ``learning_curves.png`` under ``--out``.
 
-Runtime on the 2-core CPU machine (1 torch thread): ~40 s to build the deployments, then ~55 s per round and
-strategy (train 50 s, score 5 s): the defaults (3 strategies x 3 seeds x 6 rounds + initial) take ~55 min.
-A GPU (``--device cuda``) trains each round in seconds: larger pools, 224 px inputs and ResNet-50 become
-affordable, which is where maskAL measured its gain.
+Runtime on the 2-core CPU machine (1 torch thread each, the two stages side by side): the ITC ~1-2 min per round
+and strategy, the UID ~3-4 min (train 120 iterations, score 48 images with 6 passes, evaluate 23 images). The
+defaults (2 strategies x 3 seeds x initial + rounds) take about an hour each. On a GPU each round trains in
+seconds: larger pools, full-size frames, more iterations and ResNet-50 become affordable, which is where maskAL
+measured its gain (14,000 images).
 
-Run: ``.venv/bin/python benchmarks/active_learning.py [--stage itc] [--seeds 0 1 2] [--rounds 6] [--initial 12]
-[--batch 12] [--strategies random margin mix] [--out benchmarks/out/active_learning]``
+Run: ``.venv/bin/python benchmarks/active_learning.py [--stage itc|uid] [--seeds 0 1 2] [--rounds R] [--initial N]
+[--batch B] [--strategies random mix] [--out benchmarks/out/active_learning/<stage>]``
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Uncertainty alone asks for twenty consecutive frames of one card when that card confuses the model; a batch is
 worth more when it covers what the model has not seen. :class:`CoreSetSampler` ranks the pool with
 scikit-activeml's ``CoreSet`` (greedy k-centre, Sener & Savarese 2018): each next item is the one farthest from its
-nearest labeled-or-chosen neighbour. The embeddings are L2-normalised first (the backbone's pooled features differ
-in scale between cards lit by day and by the flash). Items of the pool that are excluded from the batch (already
+nearest labeled-or-chosen neighbour. The embeddings are centred on the pool's mean and L2-normalised first: pooled
+backbone features of sticky cards are all positive and nearly parallel (raw cosine distances between two cards
+are ~0.001), and they differ in scale between cards lit by day and by the flash; centring keeps what
+distinguishes one frame from the others. Items of the pool that are excluded from the batch (already
 annotated or queued) count as labeled: the batch moves away from them too.
 
 The ranking is sequential, so it is done for a bounded number of items (``horizon``): enough for a batch, not the
@@ -24,10 +26,12 @@ from stickypi_assets.active.samplers import RANK_COLUMNS, _require, item_hash
 
 
 def embedding_matrix(pool: pd.DataFrame) -> np.ndarray:
-    """The pool's ``embedding`` column as an L2-normalised float matrix ``(N, D)``."""
+    """The pool's ``embedding`` column, centred on its mean and L2-normalised, as a float matrix ``(N, D)``."""
     if len(pool) == 0:
         return np.zeros((0, 1))
     x = np.stack([np.asarray(e, dtype=np.float64).reshape(-1) for e in pool["embedding"]])
+    if len(x) > 1:
+        x = x - x.mean(axis=0)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
 
