@@ -36,9 +36,10 @@ import logging
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
-from stickypi_assets.active.report import compare, plan, simulation_stage
+from stickypi_assets.active.report import compare, plan, report_curves, simulation_stage
 
 
 def main() -> None:
@@ -52,7 +53,14 @@ def main() -> None:
                         help="strategies to compare (itc: random margin mix; uid: random maskal mix)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/out/active_learning/<stage>)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="CURVES_CSV",
+                        help="only report the curves.csv of earlier runs together (e.g. seeds run side by side)")
     args = parser.parse_args()
+    if args.report:
+        table = pd.concat([pd.read_csv(path) for path in args.report], ignore_index=True)
+        metric = {"itc": "macro_recall", "uid": "f1"}[args.stage]
+        report_curves(table, metric, args.out or Path("benchmarks/out/active_learning") / args.stage)
+        return
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("stickypi_assets.ml", "stickypi_assets.synth"):

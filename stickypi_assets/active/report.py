@@ -85,12 +85,25 @@ def compare(
                                    n_rounds=rounds)  # fmt: skip
             rows += [r.as_row() for r in results]
             pd.DataFrame(rows).to_csv(out / "curves.csv", index=False)
-    table = pd.DataFrame(rows)
-    metric = stage.metric
+    report = report_curves(pd.DataFrame(rows), stage.metric, out, say=say, settings={
+        "initial": initial, "batch": batch, "rounds": rounds})  # fmt: skip
+    report["minutes"] = round((time.perf_counter() - started) / 60, 1)
+    (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
+    say(f"{report['minutes']} min; curves.csv, summary.json and learning_curves.png under {out}")
+    return report
+
+
+def report_curves(
+    table: pd.DataFrame, metric: str, out: Path, *, say: Callable[[str], None] = print, settings: dict | None = None
+) -> dict:
+    """Print the curves of ``table`` (rows of ``curves.csv``: several runs' rows may be concatenated, e.g. seeds run
+    on different machines), the shares of random's labels, and write ``learning_curves.png`` and ``summary.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = sorted(int(s) for s in table["seed"].unique())
     say(f"{metric} per number of labels (rows) and strategy/seed (columns):")
     say(table.pivot_table(index="n_labels", columns=["strategy", "seed"], values=metric).round(3).to_string())
     curves = mean_curve(table, metric)
-    say(f"mean ± sd over seeds {list(seeds)}:")
+    say(f"mean ± sd over seeds {seeds}:")
     for strategy, group in curves.groupby("strategy"):
         cells = "  ".join(f"{int(n)}: {m:.3f}±{0 if pd.isna(s) else s:.3f}"
                           for n, m, s in zip(group["n_labels"], group["mean"], group["std"], strict=True))  # fmt: skip
@@ -101,12 +114,16 @@ def compare(
     for strategy, info in shares.items():
         per_seed = ", ".join("never" if s is None or pd.isna(s) else f"{s:.0%}" for s in info["per_seed"])
         say(f"  {strategy:>8}  {per_seed}   mean {info['mean']:.0%}")
+    # the area under each learning curve (its mean over the rounds after the shared initial set): a strategy that
+    # learns sooner has more of it, whatever the noise of one round
+    after = table[table["round"] > 0]
+    area = after.groupby(["strategy", "seed"])[metric].mean().groupby("strategy").agg(["mean", "std"])
+    say(f"mean {metric} over rounds 1..{int(table['round'].max())} (area under the learning curve; mean ± sd):")
+    for strategy, row in area.iterrows():
+        say(f"  {strategy:>8}  {row['mean']:.3f} ± {0 if pd.isna(row['std']) else row['std']:.3f}")
     plot_curves(curves, metric, out / "learning_curves.png")
-    report = {
-        "metric": metric, "seeds": list(seeds), "initial": initial, "batch": batch, "rounds": rounds,
-        "shares": shares, "summary": summary.to_dict("records"),
-        "minutes": round((time.perf_counter() - started) / 60, 1),
-    }  # fmt: skip
+    report = {"metric": metric, "seeds": seeds, **(settings or {}), "shares": shares,
+              "area_under_curve": {str(k): float(v) for k, v in area["mean"].items()},
+              "summary": summary.to_dict("records")}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
-    say(f"{report['minutes']} min; curves.csv, summary.json and learning_curves.png under {out}")
     return report
