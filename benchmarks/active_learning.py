@@ -10,7 +10,7 @@ queue's default, 50% margin, 20% frame disagreement, 20% CoreSet diversity, 10% 
 
 For the UID (``--stage uid``): a pool of 48 synthetic 640 x 480 card images (2 devices, one frame an hour; the true
 outlines are the annotations) and a held-out device of another seed (23 images), scored by instance F1 at IoU 0.33.
-Every strategy starts from the same 3 random images, then 4 rounds of 3: maskAL certainty over 6 MC-dropout passes
+Every strategy starts from the same 3 random images, then 3 rounds of 3: maskAL certainty over 6 MC-dropout passes
 (box-only for all, masks for the least certain fifth) → a batch → the UID (the demo's narrow ResNet-18-FPN Mask
 R-CNN) retrained from random init for 120 iterations of 256 px crops. Strategies: ``random``; ``maskal``; ``mix`` =
 the queue's default, 70% maskAL, 20% CoreSet diversity, 10% random.
@@ -19,11 +19,12 @@ Prints each learning curve (metric per number of labels, per seed and mean ± sd
 **share of random's labels needed to reach random's final metric** (``never`` where it did not), writes
 ``curves.csv``, ``summary.json`` and ``learning_curves.png`` under ``--out``.
 
-Runtime on the 2-core CPU machine (1 torch thread each, the two stages side by side): the ITC ~1-2 min per round
-and strategy, the UID ~3-4 min (train 120 iterations, score 48 images with 6 passes, evaluate 23 images). The
-defaults (2 strategies x 3 seeds x initial + rounds) take about an hour each. On a GPU each round trains in
-seconds: larger pools, full-size frames, more iterations and ResNet-50 become affordable, which is where maskAL
-measured its gain (14,000 images).
+Runtime on the 2-core CPU machine (1 torch thread per run): the ITC defaults took 89.8 min with a UID run beside
+it (~1.5-2 min per round and strategy); the UID ~3-4 min per round and strategy (train 120 iterations, score 48
+images with 6 passes, evaluate 23 images), 24 of them for the defaults. Seeds can run as separate processes (one
+per core) and be reported together with ``--report run1/curves.csv run2/curves.csv``. On a GPU each round trains
+in seconds: larger pools, full-size frames, training to convergence and ResNet-50 become affordable, which is
+where maskAL measured its gain (14,000 images).
 
 Run: ``.venv/bin/python benchmarks/active_learning.py [--stage itc|uid] [--seeds 0 1 2] [--rounds R] [--initial N]
 [--batch B] [--strategies random mix] [--out benchmarks/out/active_learning/<stage>]``
@@ -46,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stage", choices=["itc", "uid"], default="itc", help="which model the annotator labels for")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (initial set, training)")
-    parser.add_argument("--rounds", type=int, help="annotation rounds after the initial set (itc 6, uid 4)")
+    parser.add_argument("--rounds", type=int, help="annotation rounds after the initial set (itc 6, uid 3)")
     parser.add_argument("--initial", type=int, help="initial random labels (itc 12 tuboids, uid 3 images)")
     parser.add_argument("--batch", type=int, help="labels asked per round (itc 12, uid 3)")
     parser.add_argument("--strategies", nargs="+", default=["random", "mix"],

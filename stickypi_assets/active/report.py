@@ -17,7 +17,7 @@ import pandas as pd
 from stickypi_assets.active.simulation import MixFactory, Stage, mean_curve, run_strategy, share_summary, summarise
 
 #: Per stage: default ``(rounds, initial labels, labels per round)`` of a comparison (CPU-sized).
-DEFAULT_PLAN = {"itc": (6, 12, 12), "uid": (4, 3, 3)}
+DEFAULT_PLAN = {"itc": (6, 12, 12), "uid": (3, 3, 3)}
 
 
 def simulation_stage(stage: str, workdir: Path) -> tuple[Stage, Mapping[str, MixFactory], str]:

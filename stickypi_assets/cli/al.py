@@ -238,7 +238,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     sim = sub.add_parser("simulate", help="simulated annotator on synthetic deployments vs random sampling")
     sim.add_argument("--stage", choices=["itc", "uid"], default="itc", help="which model is annotated for (itc)")
     sim.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
-    sim.add_argument("--rounds", type=int, help="annotation rounds after the initial set (default itc 6, uid 4)")
+    sim.add_argument("--rounds", type=int, help="annotation rounds after the initial set (default itc 6, uid 3)")
     sim.add_argument("--initial", type=int, help="initial random labels (default itc 12, uid 3)")
     sim.add_argument("--batch", type=int, help="labels per round (default itc 12, uid 3)")
     sim.add_argument("--strategies", nargs="+", default=["random", "mix"],
