@@ -15,6 +15,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +50,24 @@ def fetch_tuboid(store: ObjectStore, folder_key: str, folder_id: str, tmp: Path)
     return read_tuboid(directory)
 
 
+def fetch_tuboids(
+    store: ObjectStore, folders: Iterable[tuple[dict, str, str]], tmp: Path, doing: str
+) -> tuple[list[tuple[dict, Tuboid]], list[dict], list[tuple[str, str]]]:
+    """Fetch each ``(row, folder_key, folder_id)`` into ``tmp``: ``(readable (row, tuboid) pairs, the rows of the
+    unreadable ones with status 'error' and the message, (folder key, message) problems)``. One bad folder never
+    kills the day; ``doing`` names the work in the log line ("classify", "score")."""
+    readable, failed, errors = [], [], []
+    for row, folder_key, folder_id in folders:
+        try:
+            readable.append((row, fetch_tuboid(store, folder_key, folder_id, tmp)))
+        except Exception as exc:  # one bad folder never kills the day
+            message = f"{type(exc).__name__}: {exc}"
+            log.warning("cannot %s %s: %s", doing, folder_key, message)
+            errors.append((folder_key, message))
+            failed.append(row | {"status": "error", "error": message})
+    return readable, failed, errors
+
+
 def classify_device_day(
     store: ObjectStore,
     tuboids: pd.DataFrame,
@@ -63,21 +82,16 @@ def classify_device_day(
     t0 = time.perf_counter()
     common = {"device": device, "date": day, "model_version": model_version, "run_id": run_id}
     rows: list[dict] = []
-    errors: list[tuple[str, str]] = []
-    readable: list[tuple[dict, Tuboid]] = []
+    folders: list[tuple[dict, str, str]] = []
+    for r in tuboids.sort_values("tuboid_id").itertuples(index=False) if len(tuboids) else ():
+        base = common | {"tuboid_id": r.tuboid_id, "folder_id": r.folder_id, "n_frames": r.n_frames}
+        if r.folder_key is None or pd.isna(r.folder_key):
+            rows.append(base | {"status": "not_classified", "error": r.not_written_reason or "no tuboid folder"})
+        else:
+            folders.append((base, r.folder_key, r.folder_id))
     with tempfile.TemporaryDirectory(prefix="stickypi-itc-") as tmp:
-        for r in tuboids.sort_values("tuboid_id").itertuples(index=False) if len(tuboids) else ():
-            base = common | {"tuboid_id": r.tuboid_id, "folder_id": r.folder_id, "n_frames": r.n_frames}
-            if r.folder_key is None or pd.isna(r.folder_key):
-                rows.append(base | {"status": "not_classified", "error": r.not_written_reason or "no tuboid folder"})
-                continue
-            try:
-                readable.append((base, fetch_tuboid(store, r.folder_key, r.folder_id, Path(tmp))))
-            except Exception as exc:  # one bad folder never kills the day
-                message = f"{type(exc).__name__}: {exc}"
-                log.warning("cannot classify %s: %s", r.folder_key, message)
-                errors.append((r.folder_key, message))
-                rows.append(base | {"status": "error", "error": message})
+        readable, failed, errors = fetch_tuboids(store, folders, Path(tmp), "classify")
+        rows += failed
         results = classifier.classify([t for _, t in readable]) if readable else []
     label_map = getattr(classifier, "label_map", None)
     for (base, _), c in zip(readable, results, strict=True):

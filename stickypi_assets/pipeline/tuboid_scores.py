@@ -9,7 +9,6 @@ keyed by folder id, the unit an annotator labels. A folder that cannot be read i
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from datetime import date
@@ -19,11 +18,9 @@ import pandas as pd
 
 from stickypi_assets.active.mc_dropout import DEFAULT_DROPOUT, DEFAULT_PASSES
 from stickypi_assets.active.scoring import tuboid_rows
-from stickypi_assets.pipeline.classifications import fetch_tuboid, top_k_json
+from stickypi_assets.pipeline.classifications import fetch_tuboids, top_k_json
 from stickypi_assets.pipeline.day_rows import DayRows
 from stickypi_assets.storage.object_store import ObjectStore
-
-log = logging.getLogger(__name__)
 
 
 class DayTuboidScores(DayRows):
@@ -47,27 +44,22 @@ def score_tuboid_day(
     t0 = time.perf_counter()
     common = {"device": device, "date": day, "model_version": model_version, "run_id": run_id}
     written = tuboids[tuboids["folder_key"].notna()].sort_values("folder_id") if len(tuboids) else tuboids
-    bases, readable, rows, errors = [], [], [], []
+    folders = [
+        (common | {"item": r.folder_id, "tuboid_id": r.tuboid_id, "datetime": r.first_seen,
+                   "folder_key": r.folder_key, "n_frames": r.n_frames}, r.folder_key, r.folder_id)
+        for r in written.itertuples(index=False)
+    ]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="stickypi-al-") as tmp:
-        for r in written.itertuples(index=False):
-            base = common | {"item": r.folder_id, "tuboid_id": r.tuboid_id, "datetime": r.first_seen,
-                             "folder_key": r.folder_key, "n_frames": r.n_frames}  # fmt: skip
-            try:
-                readable.append(fetch_tuboid(store, r.folder_key, r.folder_id, Path(tmp)))
-                bases.append(base)
-            except Exception as exc:  # one bad folder never kills the day
-                message = f"{type(exc).__name__}: {exc}"
-                log.warning("cannot score %s: %s", r.folder_key, message)
-                errors.append((r.folder_key, message))
-                rows.append(base | {"status": "error", "error": message})
-        scored = tuboid_rows(classifier, readable, passes=passes, dropout=dropout, seed=seed)
+        readable, rows, errors = fetch_tuboids(store, folders, Path(tmp), "score")
+        scored = tuboid_rows(classifier, [t for _, t in readable], passes=passes, dropout=dropout, seed=seed)
     if len(scored):
         label_map = getattr(classifier, "label_map", None)
         scored = scored.drop(columns=["item", "device", "datetime"])
         scored["status"], scored["error"], scored["n_detections"] = "ok", None, 1
         scored["det_scores"] = [[p] for p in scored["probability"]]
         scored["top_k"] = [top_k_json(p, label_map) for p in scored.pop("probs")]
-        ok = pd.concat([pd.DataFrame(bases).reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
+        bases = pd.DataFrame([base for base, _ in readable])
+        ok = pd.concat([bases, scored.reset_index(drop=True)], axis=1)
         rows = ok.to_dict("records") + rows
     out = pd.DataFrame(rows)
     if len(out):

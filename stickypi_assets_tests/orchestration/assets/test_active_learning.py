@@ -205,3 +205,17 @@ def test_cli_shows_and_updates_the_queue_without_dagster(chain, tmp_path: Path, 
     out = capsys.readouterr().out
     after = read_queue(storage.warehouse())
     assert "queued" in out and len(after) >= before and after["item"].is_unique
+
+
+def test_an_unreadable_tuboid_folder_is_an_error_row_and_the_others_are_scored(chain):
+    from stickypi_assets.pipeline.tuboid_scores import score_tuboid_day
+
+    storage = chain["storage"]
+    tubs = storage.warehouse().query("SELECT * FROM tuboids WHERE folder_key IS NOT NULL ORDER BY folder_id LIMIT 2")
+    tubs.loc[0, "folder_key"] = "tiled_tuboids/gone/nothing.0000/"  # deleted since it was tracked
+    classifier, _, version = chain["resources"]["itc_model"].load()
+    day = score_tuboid_day(chain["store"], tubs, classifier, version, device=DEVICE, day=DAY, passes=2)
+    assert day.count("ok") == 1 and day.count("error") == 1
+    bad = day.rows[day.rows.status == "error"].iloc[0]
+    assert bad["folder_key"] == "tiled_tuboids/gone/nothing.0000/" and "ObjectNotFound" in bad["error"]
+    assert day.errors == [("tiled_tuboids/gone/nothing.0000/", bad["error"])]
