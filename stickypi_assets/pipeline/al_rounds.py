@@ -17,6 +17,7 @@ model version has scored items and differs from the last round's version, a roun
 from __future__ import annotations
 
 import json
+import numbers
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -51,7 +52,8 @@ def fixed_sample(pool: pd.DataFrame, exclude: set[str], size: int = DEFAULT_SAMP
 
 
 def _prediction(value):
-    return int(value) if isinstance(value, int | float) and value == value else str(value)
+    """A JSON-able prediction: a count (numpy or Python number) as an int, a label pattern as text."""
+    return int(value) if isinstance(value, numbers.Real) and value == value else str(value)
 
 
 def next_round(

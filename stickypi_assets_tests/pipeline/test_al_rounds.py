@@ -52,3 +52,12 @@ def test_fixed_sample_ignores_order_and_annotated_items():
     assert a["item"].tolist() == b["item"].tolist() and len(a) == 4
     c = fixed_sample(p, {a["item"].iloc[0]}, size=4)
     assert a["item"].iloc[0] not in set(c["item"]) and a["item"].tolist()[1:] == c["item"].tolist()[:3]
+
+
+def test_image_predictions_are_detection_counts_whatever_their_dtype():
+    import numpy as np
+
+    p = pd.DataFrame({"item": ["a", "b"], "n_detections": np.array([3, 0], dtype=np.int32), "model_version": "v1"})
+    row = next_round(pd.DataFrame(columns=["stage", "model_version"]), "image", p, ModelState("v1", "f1", 0.5, 2),
+                     exclude=set())  # fmt: skip
+    assert row["stage"] == "uid" and json.loads(row["predictions"]) == {"a": 3, "b": 0}
