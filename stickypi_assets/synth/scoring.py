@@ -10,7 +10,8 @@
 * **Capture time**: for each true insect matched to a tuboid (the tuboid holding most of its boxes), the
   tuboid's first frame minus the insect's first visible frame.
 * **Taxonomy** (ITC): for the same matched insects, whether view ``captures`` gives the label the insect's
-  true taxon maps to under the model's label list.
+  true taxon maps to under the model's label list; overall, per taxon (recall and precision, so that a taxon the
+  model never predicts cannot hide behind the average) and as a confusion matrix (:func:`taxonomy_scores`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class ChainScores:
     tracking: dict[str, float] = field(default_factory=dict)
     capture_time: dict[str, float] = field(default_factory=dict)
     taxonomy: dict[str, float] = field(default_factory=dict)
+    per_taxon: pd.DataFrame | None = None
+    confusion: pd.DataFrame | None = None
 
     def lines(self) -> list[str]:
         d, t, c, x = self.detection, self.tracking, self.capture_time, self.taxonomy
@@ -69,9 +72,72 @@ class ChainScores:
         if x:
             out.append(
                 f"taxonomy (UID + SIM + ITC): {x['accuracy']:.1%} of {int(x['n_insects'])} tracked insects get the "
-                f"label of their true taxon ({int(x['n_unclassified'])} unclassified)"
+                f"label of their true taxon ({int(x['n_unclassified'])} unclassified); macro recall "
+                f"{x['macro_recall']:.3f} over {int(x['n_taxa'])} taxa"
             )
+        if self.per_taxon is not None:
+            out.append("per taxon (recall: right / true insects; precision: right / insects given that label):\n"
+                       + _indent(self.per_taxon.to_string(index=False, float_format=lambda v: f"{v:.2f}")))
+        if self.confusion is not None:
+            out.append("confusion (rows: true taxon, columns: label given):\n" + _indent(self.confusion.to_string()))
         return out
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+UNCLASSIFIED = "unclassified"
+
+
+def label_name(label_map: LabelMap, label: int) -> str:
+    """Deepest level a label's pattern names (what an analyst reads in ``captures.taxon``)."""
+    levels = [v for v in label_map.taxonomy_for(label).values() if v]
+    return levels[-1] if levels else f"label {label}"
+
+
+def taxonomy_scores(
+    true_taxa: list[str], labels: list[int | None], label_map: LabelMap
+) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
+    """Overall accuracy, per-taxon recall/precision and the confusion matrix of matched insects.
+
+    ``true_taxa[i]`` is insect i's true dotted taxon, ``labels[i]`` the class id its tuboid got (None:
+    unclassified). An insect is right when its label is the one its true taxon maps to. Rows of the per-taxon
+    table and of the confusion matrix are the labels the true taxa map to (named by the deepest level the
+    label's pattern names, as ``captures.taxon`` does), so the matrix's diagonal is what is right; its columns
+    are the labels given plus ``unclassified``. Macro recall averages the recall of the taxa present, so one
+    taxon never found weighs as much as any other.
+    """
+    if len(true_taxa) != len(labels):
+        raise ValueError(f"{len(true_taxa)} true taxa for {len(labels)} labels")
+    expected = [label_map.label_for(t) for t in true_taxa]
+    given = [None if lab is None or pd.isna(lab) else int(lab) for lab in labels]
+    row_names = {e: label_name(label_map, e) for e in set(expected)}
+    rows = [row_names[e] for e in expected]
+    cols = [UNCLASSIFIED if g is None else label_name(label_map, g) for g in given]
+    per = []
+    for e in sorted(set(expected)):
+        n_true = sum(x == e for x in expected)
+        right = sum(x == e and g == e for x, g in zip(expected, given, strict=True))
+        n_given = sum(g == e for g in given)
+        per.append({"taxon": row_names[e], "true": n_true, "right": right, "recall": right / n_true,
+                    "given": n_given, "precision": right / n_given if n_given else float("nan")})  # fmt: skip
+    per_taxon = pd.DataFrame(per, columns=["taxon", "true", "right", "recall", "given", "precision"])
+    order = [row_names[e] for e in sorted(set(expected))]
+    col_order = [label_name(label_map, g) for g in sorted({g for g in given if g is not None})]
+    col_order += [UNCLASSIFIED] if None in given else []
+    confusion = pd.crosstab(pd.Series(rows, name="true"), pd.Series(cols, name="given"))
+    confusion = confusion.reindex(index=order, columns=col_order, fill_value=0)
+    n = len(expected)
+    right_all = sum(g == e for e, g in zip(expected, given, strict=True))
+    summary = {
+        "n_insects": float(n),
+        "accuracy": right_all / n if n else 0.0,
+        "n_unclassified": float(sum(g is None for g in given)),
+        "macro_recall": float(per_taxon.recall.mean()) if n else 0.0,
+        "n_taxa": float(len(per_taxon)),
+    }
+    return summary, per_taxon, confusion
 
 
 def _truth_images(store: ObjectStore) -> pd.DataFrame:
@@ -159,13 +225,9 @@ def score_chain(store: ObjectStore, warehouse: Warehouse, label_map: LabelMap | 
         captured = warehouse.query("SELECT tuboid_id, label FROM captures")
         label_of = dict(zip(captured.tuboid_id, captured.label, strict=True))
         labels = [label_of.get(t) for t in matched.values()]
-        unclassified = sum(lab is None or pd.isna(lab) for lab in labels)
-        right = sum(
-            lab is not None and not pd.isna(lab) and int(lab) == label_map.label_for(true_taxon[i])
-            for i, lab in zip(matched, labels, strict=True)
+        out.taxonomy, out.per_taxon, out.confusion = taxonomy_scores(
+            [true_taxon[i] for i in matched], labels, label_map
         )
-        out.taxonomy = {"n_insects": float(len(matched)), "accuracy": right / len(matched),
-                        "n_unclassified": float(unclassified)}  # fmt: skip
     return out
 
 

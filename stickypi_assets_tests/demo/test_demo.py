@@ -16,6 +16,7 @@ from stickypi_assets.orchestration.partitions import multi_partition_key
 from stickypi_assets.orchestration.resources import StickyPiStorage
 from stickypi_assets.settings import Settings
 from stickypi_assets.synth import SynthConfig, generate
+from stickypi_assets_tests.ui.browser import DEMO_DATES, Browser, dagster_home, require_browser, webserver
 
 
 def test_synth_corrupt_frames_are_recorded_by_the_ingest_asset(tmp_path: Path):
@@ -59,9 +60,16 @@ def test_demo_runs_the_whole_chain(tmp_path: Path, monkeypatch, capsys):
 
     The recipes are cut to about a third of the demo's (the demo's own models are measured by the README and the
     stages' learning tests): this test is about the platform running the chain, not about what the models learn.
+    It runs in a Dagster home with the repository's ``dagster.yaml`` (as ``make demo`` does), and a real webserver
+    and headless Chromium then check that the UI shows the chain's runs: the pipeline job's and the model training
+    job's runs, and the classifications' partitions.
     """
-    monkeypatch.setenv("STICKYPI_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    require_browser()
+    home = dagster_home(tmp_path / "home")
+    env = {**DEMO_DATES, "STICKYPI_DATA_ROOT": str(tmp_path / "data"), "DAGSTER_HOME": str(home)}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(home)  # dagster.yaml's relative storage paths land in the test's home, not the repository
     monkeypatch.delenv("STICKYPI_STORE_URL", raising=False)
     monkeypatch.setattr(recipes, "DEMO_SIM_CONFIG", recipes.DEMO_SIM_CONFIG.replace(siam_rounds=40, dist_ar_rounds=20,
                                                                                     final_rounds=5))  # fmt: skip
@@ -70,7 +78,8 @@ def test_demo_runs_the_whole_chain(tmp_path: Path, monkeypatch, capsys):
     assert run_demo(devices=1, days=2, seed=4, uid_iters=100, size=(640, 480)) == 0
     out = capsys.readouterr().out
     assert "[4/6] materialized 2 device-days" in out
-    for stage in ("detection (UID)", "tracking (UID + SIM", "capture time", "taxonomy (UID + SIM + ITC)"):
+    for stage in ("detection (UID)", "tracking (UID + SIM", "capture time", "taxonomy (UID + SIM + ITC)",
+                  "macro recall", "per taxon (recall", "confusion (rows: true taxon"):  # fmt: skip
         assert stage in out, stage
     # it ends with the first annotation batch, each item with its reason and a pre-annotation in the store
     assert "[6/6] active learning" in out and "[maskal]" in out and "[margin]" in out
@@ -90,8 +99,28 @@ def test_demo_runs_the_whole_chain(tmp_path: Path, monkeypatch, capsys):
     assert counts.images == counts.segmented > 100
     assert counts.tuboids == counts.classified > 0 and counts.captures == counts.counted > 0
     assert counts.dangling == 0  # every tracked instance is a row of table instances
+    _ui_shows_the_chain(home, env, tmp_path)
     # the trained models are reused by a second run (no retraining), and the re-run replaces, never duplicates
     assert run_demo(devices=1, days=2, seed=4, size=(640, 480)) == 0
     assert "trained models found" in capsys.readouterr().out
     again = wh.query("SELECT count(*) AS n FROM captures", published=True).n[0]
     assert again == counts.captures
+
+
+def _ui_shows_the_chain(home: Path, env: dict[str, str], shots: Path) -> None:
+    with webserver(home, env) as base:
+        browser = Browser(base, shots)
+        try:
+            runs = browser.page("/locations/stickypi_assets/jobs/pipeline_job/runs", "partition: 2020-06-20",
+                                "partition: 2020-06-21", "Success", screenshot="ui-pipeline-job-runs.png")
+            assert "Failure" not in runs
+            trainings = browser.page("/locations/stickypi_assets/jobs/model_training_job/runs", "Success",
+                                     screenshot="ui-model-training-runs.png")
+            assert trainings.count("Success") >= 3 and "__ephemeral_asset_job__" not in trainings
+            # the global lineage opens with each asset group as one box
+            browser.page("/asset-groups", "Global asset lineage", "ingest", "uid", "sim", "itc", "models",
+                         "active_learning", screenshot="ui-asset-lineage.png")  # fmt: skip
+            browser.page("/assets/classifications?view=partitions", "Materialized (2)", "Missing (0)",
+                         screenshot="ui-classifications-partitions.png")
+        finally:
+            browser.close()

@@ -22,6 +22,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+#: The demo sample's days (what ``make demo`` and ``make ui`` set), so the UI lists only those partitions.
+DEMO_DATES = {"STICKYPI_START_DATE": "2020-06-20", "STICKYPI_END_DATE": "2020-06-21"}
 #: Set to a folder (e.g. ``docs/images``) to keep the screenshots there.
 SCREENSHOTS_VARIABLE = "STICKYPI_UI_SCREENSHOTS"
 

@@ -13,9 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stickypi_assets_tests.ui.browser import Browser, dagster_home, require_browser, webserver
-
-DEMO_DATES = {"STICKYPI_START_DATE": "2020-06-20", "STICKYPI_END_DATE": "2020-06-21"}
+from stickypi_assets_tests.ui.browser import DEMO_DATES, Browser, dagster_home, require_browser, webserver
 
 
 def test_the_ui_shows_the_demo_runs(tmp_path: Path):
