@@ -10,8 +10,10 @@ production, so ``stickypi demo`` runs the whole platform on a 2-core machine:
 * UID: a ResNet-18-FPN Mask R-CNN with narrow heads on 256 px crops of the ground-truth SVGs (the
   busiest frames first, where the insects are), 512 px tiles at inference;
 * SIM: the reference Siamese topology with narrower layers on grouped pairs of consecutive frames;
-* ITC: a ResNet-18 on 4 shots of 64 px from the ground-truth tuboids, one label per synthetic taxon plus
-  an ``Insecta`` catch-all.
+* ITC: a ResNet-18 on 4 shots of 64 px, one label per synthetic taxon plus an ``Insecta`` catch-all, trained on
+  the tuboids the trained UID and SIM make of the training deployment, labelled from its ground truth by the
+  simulated annotator (:func:`write_itc_annotations`, :mod:`stickypi_assets.synth.tuboid_labels`): as in
+  production, where annotators label the SIM's tuboids, the ITC learns from tiles cut as it will see them.
 
 Train on a deployment *other* than the one evaluated (another seed): the demo does, so its accuracy
 figures are on insects the models never saw.
@@ -20,6 +22,7 @@ figures are on insects the models never saw.
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,8 +31,9 @@ import pandas as pd
 from stickypi_assets.ml.sim.config import SimConfig
 from stickypi_assets.ml.stages import STAGES
 from stickypi_assets.ml.uid.config import UidConfig
-from stickypi_assets.storage.keys import ground_truth_key, training_config_key
+from stickypi_assets.storage.keys import RAW_IMAGES, ground_truth_key, training_config_key
 from stickypi_assets.storage.object_store import ObjectStore
+from stickypi_assets.synth.tuboid_labels import TuboidLabels
 
 #: The UID for 2 CPU cores: ~0.4 s per iteration, learns the synthetic insects in a few hundred iterations.
 #: Inference: one 1408 px tile covers a 1296 x 972 demo frame (0.8 s per frame; 512 px tiles took 2.2 s for
@@ -80,14 +84,13 @@ def write_demo_annotations(
     training: ObjectStore, store: ObjectStore, *, uid_iters: int | None = None, n_uid_svgs: int = 12,
     sim_every: int = 2,
 ) -> dict[str, int]:  # fmt: skip
-    """Put ``training``'s ground truth into ``store`` as the three stages' annotations and training configs.
+    """Put ``training``'s ground truth into ``store`` as the UID's and SIM's annotations, and the training configs.
 
     UID: the ``n_uid_svgs`` busiest ground-truth SVGs; SIM: grouped pairs of every ``sim_every``-th pair of
-    consecutive frames; ITC: the ground-truth tuboids with their annotation ``database.db``. Earlier demo
-    annotations are replaced. Returns the number of annotation files per stage.
+    consecutive frames. The ITC's annotations need a trained UID and SIM (:func:`write_itc_annotations`).
+    Earlier demo annotations (all stages) are replaced. Returns the number of annotation files per stage.
     """
     from stickypi_assets.synth.sim_pairs import ground_truth_pairs, write_pair_svgs
-    from stickypi_assets.synth.tuboids import write_synth_tuboids
 
     for stage in STAGES.values():
         for info in list(store.list(stage.annotation_prefix)):
@@ -101,11 +104,45 @@ def write_demo_annotations(
     with tempfile.TemporaryDirectory(prefix="stickypi-demo-annotations-") as tmp:
         write_pair_svgs(ground_truth_pairs(training, every=sim_every), Path(tmp) / "sim")
         counts["sim"] = _upload_folder(Path(tmp) / "sim", store, STAGES["sim"].annotation_prefix)
-        write_synth_tuboids(training, Path(tmp) / "itc")
-        counts["itc"] = _upload_folder(Path(tmp) / "itc", store, STAGES["itc"].annotation_prefix)
         uid_config = DEMO_UID_CONFIG if uid_iters is None else DEMO_UID_CONFIG.replace(max_iter=uid_iters)
         for stage, config in (("uid", uid_config), ("sim", DEMO_SIM_CONFIG), ("itc", demo_itc_config())):
             path = config.save(Path(tmp) / f"{stage}.yaml")
             store.put_file(training_config_key(STAGES[stage].bundle_name), path)
     return counts
 
+
+
+def write_itc_annotations(
+    training: ObjectStore, store: ObjectStore, uid_bundle: Path, sim_bundle: Path, *, progress: bool = False
+) -> TuboidLabels:
+    """The ITC's annotations as production makes them: the platform's tuboids of ``training``, labelled.
+
+    The UID (``uid_bundle``) segments every raw image of the training deployment and the SIM (``sim_bundle``)
+    tracks each device's frames into tuboids, as ``stickypi uid predict-dir`` and ``sim predict-dir`` do; the
+    simulated annotator labels each tuboid from the ground truth (:func:`label_tuboids`: a tuboid that follows no
+    single insect stays unlabelled). The tuboid folders and their ``database.db`` replace
+    ``annotations/itc/`` in ``store``. Returns the labels (what was labelled, what was not and why).
+    """
+    from stickypi_assets.formats.tuboids import iter_tuboid_dirs
+    from stickypi_assets.ml.sim.predict import predict_dir as track_dir
+    from stickypi_assets.ml.uid.predict import predict_dir as segment_dir
+    from stickypi_assets.synth.tuboid_labels import label_tuboids
+
+    prefix = STAGES["itc"].annotation_prefix
+    with tempfile.TemporaryDirectory(prefix="stickypi-demo-itc-") as tmp:
+        images, tuboids = Path(tmp) / "images", Path(tmp) / "tuboids"
+        for info in training.list(f"{RAW_IMAGES}/"):
+            path = images / info.key.removeprefix(f"{RAW_IMAGES}/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(training.get_bytes(info.key))
+        for device_dir in sorted(p for p in images.iterdir() if p.is_dir()):
+            segment_dir(uid_bundle, device_dir, progress=progress)
+            track_dir(sim_bundle, device_dir, progress=progress)
+            for folder in iter_tuboid_dirs(device_dir / "tuboids"):  # the tuboids, not the SIM's videos
+                shutil.copytree(folder, tuboids / folder.parent.name / folder.name)
+        tuboids.mkdir(exist_ok=True)
+        labels = label_tuboids(tuboids, training)
+        for info in list(store.list(prefix)):
+            store.delete(info.key)
+        _upload_folder(tuboids, store, prefix)
+    return labels

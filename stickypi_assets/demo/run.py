@@ -86,8 +86,13 @@ def _train_models(
     instance: DagsterInstance, settings: Settings, *, seed: int, uid_iters: int | None, retrain: bool,
     size: tuple[int, int],
 ) -> None:  # fmt: skip
-    """Annotations from a separate training deployment, then the model assets train and register the models."""
-    from stickypi_assets.demo.recipes import write_demo_annotations
+    """Annotations from a separate training deployment, then the model assets train and register the models.
+
+    The ITC's annotations are the tuboids the current UID and SIM make of the training deployment, labelled by
+    the simulated annotator, so they are written once those two are trained (as in production, where experts
+    label the SIM's tuboids).
+    """
+    from stickypi_assets.demo.recipes import write_demo_annotations, write_itc_annotations
     from stickypi_assets.orchestration.assets.models import MODEL_ASSETS
 
     storage = StickyPiStorage()
@@ -106,6 +111,13 @@ def _train_models(
     for stage, asset in MODEL_ASSETS.items():
         name = asset.key.to_user_string()
         t0 = time.perf_counter()
+        if stage == "itc":
+            bundles = {s: ModelResource(stage=s).resolved_bundle_dir() for s in ("uid", "sim")}
+            labels = write_itc_annotations(training, storage.object_store(), bundles["uid"], bundles["sim"],
+                                           progress=True)
+            print(f"      ITC annotations: the current UID + SIM made {len(labels.labelled) + len(labels.unlabelled)} "
+                  f"tuboids of the training deployment; the simulated annotator labelled {len(labels.labelled)} "
+                  f"({len(labels.unlabelled)} follow no single insect) in {time.perf_counter() - t0:.0f} s")
         run_config = {**QUIET_RUN, "ops": {name: {"config": {"progress_bar": True}}}}
         result = run_job(defs, "model_training_job", instance, asset_selection=[asset.key], run_config=run_config)
         meta = result.asset_materializations_for_node(name)[0].metadata

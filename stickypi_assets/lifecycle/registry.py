@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from stickypi_assets.lifecycle.promotion import is_not_worse
+from stickypi_assets.lifecycle.promotion import is_not_worse, lost_classes
 from stickypi_assets.ml.bundles import CONFIG_RELPATH, WEIGHTS_RELPATH, weights_version
 from stickypi_assets.ml.checkpoints import CheckpointVersionError, InvalidVersion, check_version
 from stickypi_assets.ml.stages import STAGES, get_stage
@@ -173,13 +173,16 @@ class ModelRegistry:
         *,
         tolerance: float = 0.0,
         current_metric: float | None = None,
+        current_metrics: dict[str, Any] | None = None,
         note: str = "",
     ) -> tuple[Registration, bool]:
         """Upload a trained bundle as a version; make it current if it is not worse. Returns (record, promoted).
 
         ``current_metric`` is the current version's metric measured on the candidate's validation data (see
         :func:`stickypi_assets.lifecycle.promotion.current_on_same_data`); without it the current version's
-        recorded metric is used. ``note`` says which, in the decision.
+        recorded metric is used. ``note`` says which, in the decision. ``current_metrics``, all the current
+        version's metrics on that data, lets promotion refuse a candidate that loses a class
+        (:func:`~stickypi_assets.lifecycle.promotion.lost_classes`).
         """
         bundle_dir = Path(bundle_dir)
         version = weights_version(bundle_dir / WEIGHTS_RELPATH)
@@ -189,7 +192,8 @@ class ModelRegistry:
         if current is not None and current.version == version:
             return current, False
         reference = current_metric if current_metric is not None else (current.metric_value if current else None)
-        promoted = is_not_worse(value, reference, tolerance)
+        lost = lost_classes(metrics, current_metrics) if current is not None else []
+        promoted = is_not_worse(value, reference, tolerance) and not lost
         if current is None:
             decision = "first version: current"
         else:
@@ -197,6 +201,8 @@ class ModelRegistry:
             basis = note or ("on the same validation data" if current_metric is not None else "recorded metric")
             decision = (f"{verb}: {metric_name} {value} vs current {current.version[:8]} "
                         f"{reference} ({basis}; tolerance {tolerance})")  # fmt: skip
+            if lost:
+                decision += f"; it never finds {', '.join(lost)}, which the current version finds"
         record = Registration(
             stage=stage, version=version, created_at=datetime.now(UTC).isoformat(), metric_name=metric_name,
             metric_value=None if value is None else float(value), metrics=metrics, data_manifest=data_manifest,

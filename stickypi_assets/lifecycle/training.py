@@ -123,11 +123,11 @@ def train_stage(
         spec.train(bundle, device=device, progress=progress)
         metrics = spec.validate(bundle, Path(tmp) / "validation", device=device)
         metrics["config_source"] = source
-        current_value, note = current_on_same_data(stage, registry, bundle / DATA_RELPATH, Path(tmp), device)
+        current, note = current_on_same_data(stage, registry, bundle / DATA_RELPATH, Path(tmp), device)
+        current_value = None if current is None or current.get(spec.metric) is None else float(current[spec.metric])
         if current_value is not None:
             metrics[f"current_{spec.metric}"] = current_value
-        record, promoted = registry.register(
-            stage, bundle, metrics, manifest, tolerance=tolerance, current_metric=current_value, note=note
-        )
+        record, promoted = registry.register(stage, bundle, metrics, manifest, tolerance=tolerance,
+                                             current_metric=current_value, current_metrics=current, note=note)
     return TrainingOutcome(registration=record, promoted=promoted, current_version=registry.current_version(stage),
                            seconds=time.perf_counter() - started, fingerprint=data_fingerprint(manifest))  # fmt: skip

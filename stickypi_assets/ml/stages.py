@@ -101,12 +101,17 @@ class Stage:
         return self.trainer(bundle_dir, restart=True, device=device, progress=progress)
 
     def validate(self, bundle_dir: str | Path, out_dir: str | Path, *, device: str = "cpu") -> dict[str, Any]:
-        """Validation metrics of a trained bundle, reduced to plain values (what the registry records)."""
+        """Validation metrics of a trained bundle, reduced to plain values and the per-class tables (what the
+        registry records: ``per_class`` rows and the ``confusion`` matrix, where the validator reports them)."""
         metrics = self.validator(bundle_dir, out_dir, device=device)
-        return {k: v for k, v in metrics.items() if isinstance(v, int | float | str | type(None))}
+        return {k: v for k, v in metrics.items() if isinstance(v, int | float | str | type(None)) or k in TABLE_METRICS}
 
     def load(self, bundle_dir: str | Path, *, device: str = "cpu") -> tuple[Any, BundleConfig, str]:
         return self.loader(bundle_dir, device=device)
+
+
+#: Validation metrics that are tables, kept by :meth:`Stage.validate` (promotion reads ``per_class``).
+TABLE_METRICS = ("per_class", "confusion")
 
 
 def _fn(target: str) -> StageFunction:
@@ -135,7 +140,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             name="itc", title="ITC", role="tuboid classifier", bundle_name=ITC_BUNDLE, config_class=ItcConfig,
-            metric="accuracy", annotation_suffixes=("metadata.txt", "tuboid.jpg", "context.jpg", ".db"),
+            metric="macro_recall", annotation_suffixes=("metadata.txt", "tuboid.jpg", "context.jpg", ".db"),
             annotations="tuboid folders with annotation database.db files",
             trainer=_fn("stickypi_assets.ml.itc.train:train"),
             validator=_fn("stickypi_assets.ml.itc.validate:validation_metrics"),

@@ -9,7 +9,8 @@
   (:mod:`stickypi_assets.ml.sim.evaluate`); detections come from the UID, so this is the whole chain.
 * **Capture time**: for each true insect matched to a tuboid (the tuboid holding most of its boxes), the
   tuboid's first frame minus the insect's first visible frame.
-* **Taxonomy** (ITC): for the same matched insects, whether view ``captures`` gives the label the insect's
+* **Taxonomy** (ITC): for every capture (row of view ``captures``) that follows one true insect (most of its
+  frames' centroids on that insect's outline, :func:`capture_taxonomy`), whether it has the label the insect's
   true taxon maps to under the model's label list; overall, per taxon (recall and precision, so that a taxon the
   model never predicts cannot hide behind the average) and as a confusion matrix (:func:`taxonomy_scores`).
 """
@@ -22,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
 from shapely import wkt
 
 from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.formats.labels import LabelMap
 from stickypi_assets.formats.uid_svg import read_uid_svg
+from stickypi_assets.ml.itc.validate import short_name
 from stickypi_assets.ml.sim.evaluate import tracking_scores
 from stickypi_assets.ml.uid.config import UidConfig
 from stickypi_assets.ml.uid.validate import match_records, precision_recall
@@ -71,12 +74,13 @@ class ChainScores:
             )
         if x:
             out.append(
-                f"taxonomy (UID + SIM + ITC): {x['accuracy']:.1%} of {int(x['n_insects'])} tracked insects get the "
-                f"label of their true taxon ({int(x['n_unclassified'])} unclassified); macro recall "
+                f"taxonomy (UID + SIM + ITC): {x['accuracy']:.1%} of {int(x['n_scored'])} captures that follow one "
+                f"true insect get the label of its taxon ({int(x['n_unclassified'])} unclassified; "
+                f"{int(x.get('n_captures_without_insect', 0))} captures follow no single insect); macro recall "
                 f"{x['macro_recall']:.3f} over {int(x['n_taxa'])} taxa"
             )
         if self.per_taxon is not None:
-            out.append("per taxon (recall: right / true insects; precision: right / insects given that label):\n"
+            out.append("per taxon (recall: right / captures of the taxon; precision: right / those given its label):\n"
                        + _indent(self.per_taxon.to_string(index=False, float_format=lambda v: f"{v:.2f}")))
         if self.confusion is not None:
             out.append("confusion (rows: true taxon, columns: label given):\n" + _indent(self.confusion.to_string()))
@@ -90,19 +94,13 @@ def _indent(text: str, prefix: str = "    ") -> str:
 UNCLASSIFIED = "unclassified"
 
 
-def label_name(label_map: LabelMap, label: int) -> str:
-    """Deepest level a label's pattern names (what an analyst reads in ``captures.taxon``)."""
-    levels = [v for v in label_map.taxonomy_for(label).values() if v]
-    return levels[-1] if levels else f"label {label}"
-
-
 def taxonomy_scores(
     true_taxa: list[str], labels: list[int | None], label_map: LabelMap
 ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
-    """Overall accuracy, per-taxon recall/precision and the confusion matrix of matched insects.
+    """Overall accuracy, per-taxon recall/precision and the confusion matrix of scored items (captures).
 
-    ``true_taxa[i]`` is insect i's true dotted taxon, ``labels[i]`` the class id its tuboid got (None:
-    unclassified). An insect is right when its label is the one its true taxon maps to. Rows of the per-taxon
+    ``true_taxa[i]`` is item i's true dotted taxon, ``labels[i]`` the class id it got (None:
+    unclassified). An item is right when its label is the one its true taxon maps to. Rows of the per-taxon
     table and of the confusion matrix are the labels the true taxa map to (named by the deepest level the
     label's pattern names, as ``captures.taxon`` does), so the matrix's diagonal is what is right; its columns
     are the labels given plus ``unclassified``. Macro recall averages the recall of the taxa present, so one
@@ -112,9 +110,9 @@ def taxonomy_scores(
         raise ValueError(f"{len(true_taxa)} true taxa for {len(labels)} labels")
     expected = [label_map.label_for(t) for t in true_taxa]
     given = [None if lab is None or pd.isna(lab) else int(lab) for lab in labels]
-    row_names = {e: label_name(label_map, e) for e in set(expected)}
+    row_names = {e: short_name(label_map, e) for e in set(expected)}
     rows = [row_names[e] for e in expected]
-    cols = [UNCLASSIFIED if g is None else label_name(label_map, g) for g in given]
+    cols = [UNCLASSIFIED if g is None else short_name(label_map, g) for g in given]
     per = []
     for e in sorted(set(expected)):
         n_true = sum(x == e for x in expected)
@@ -124,14 +122,14 @@ def taxonomy_scores(
                     "given": n_given, "precision": right / n_given if n_given else float("nan")})  # fmt: skip
     per_taxon = pd.DataFrame(per, columns=["taxon", "true", "right", "recall", "given", "precision"])
     order = [row_names[e] for e in sorted(set(expected))]
-    col_order = [label_name(label_map, g) for g in sorted({g for g in given if g is not None})]
+    col_order = [short_name(label_map, g) for g in sorted({g for g in given if g is not None})]
     col_order += [UNCLASSIFIED] if None in given else []
     confusion = pd.crosstab(pd.Series(rows, name="true"), pd.Series(cols, name="given"))
     confusion = confusion.reindex(index=order, columns=col_order, fill_value=0)
     n = len(expected)
     right_all = sum(g == e for e, g in zip(expected, given, strict=True))
     summary = {
-        "n_insects": float(n),
+        "n_scored": float(n),
         "accuracy": right_all / n if n else 0.0,
         "n_unclassified": float(sum(g is None for g in given)),
         "macro_recall": float(per_taxon.recall.mean()) if n else 0.0,
@@ -217,18 +215,44 @@ def score_chain(store: ObjectStore, warehouse: Warehouse, label_map: LabelMap | 
             "median_minutes": float(np.median(errors)),
             "share_within_one_frame": float((errors <= 20.5).mean()),
         }
-    if matched and label_map is not None:
-        tracks = pd.read_parquet(
-            io.BytesIO(store.get_bytes(ground_truth_key("tracks.parquet"))), columns=["insect_id", "taxon"]
-        )
-        true_taxon = dict(zip(tracks.insect_id, tracks.taxon, strict=True))
-        captured = warehouse.query("SELECT tuboid_id, label FROM captures")
-        label_of = dict(zip(captured.tuboid_id, captured.label, strict=True))
-        labels = [label_of.get(t) for t in matched.values()]
-        out.taxonomy, out.per_taxon, out.confusion = taxonomy_scores(
-            [true_taxon[i] for i in matched], labels, label_map
-        )
+    if label_map is not None:
+        out.taxonomy, out.per_taxon, out.confusion = capture_taxonomy(store, warehouse, frames, truth, label_map)
     return out
+
+
+def capture_taxonomy(
+    store: ObjectStore, warehouse: Warehouse, frames: pd.DataFrame, truth: pd.DataFrame, label_map: LabelMap
+) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
+    """:func:`taxonomy_scores` over the captures (rows of view ``captures``) that follow one true insect.
+
+    A capture follows the insect most of its frames' outline centroids lie on
+    (:meth:`~stickypi_assets.synth.tuboid_labels.TruthOutlines.follows`, the simulated annotator's rule), not an
+    outline IoU: the UID outlines a body without its legs, and a long-legged taxon (Culicidae) would otherwise
+    never be matched and so never be scored. Captures that follow no single insect are counted apart.
+    """
+    from stickypi_assets.synth.tuboid_labels import TruthOutlines
+
+    tracks = pd.read_parquet(
+        io.BytesIO(store.get_bytes(ground_truth_key("tracks.parquet"))), columns=["insect_id", "taxon"]
+    )
+    true_taxon = dict(zip(tracks.insect_id, tracks.taxon, strict=True))
+    outlines = TruthOutlines(truth)
+    captured = warehouse.query("SELECT tuboid_id, label FROM captures")
+    centroids = [shapely.Polygon(p).centroid for p in frames.polygon]
+    located = frames.assign(cx=[c.x for c in centroids], cy=[c.y for c in centroids])
+    points_of = {
+        tuboid: list(zip(g.frame, g.cx, g.cy, strict=True)) for tuboid, g in located.groupby("tuboid_id")
+    }
+    taxa, labels, n_none = [], [], 0
+    for tuboid, label in zip(captured.tuboid_id, captured.label, strict=True):
+        followed = outlines.follows(points_of.get(tuboid, []))
+        if followed.insect is None:
+            n_none += 1
+            continue
+        taxa.append(true_taxon[followed.insect])
+        labels.append(label)
+    summary, per_taxon, confusion = taxonomy_scores(taxa, labels, label_map)
+    return summary | {"n_captures_without_insect": float(n_none)}, per_taxon, confusion
 
 
 def _matched_identities(truth: pd.DataFrame, frames: pd.DataFrame) -> dict[str, str]:

@@ -24,8 +24,8 @@ def env(tmp_path: Path, monkeypatch) -> Path:
 
 def test_list_and_promote_a_version_by_hand(env: Path, capsys):
     registry = StickyPiStorage().registry()
-    first, _ = registry.register("itc", itc_bundle(env / "b1", seed=1), {"accuracy": 0.8}, [])
-    second, promoted = registry.register("itc", itc_bundle(env / "b2", seed=2), {"accuracy": 0.6}, [])
+    first, _ = registry.register("itc", itc_bundle(env / "b1", seed=1), {"macro_recall": 0.8}, [])
+    second, promoted = registry.register("itc", itc_bundle(env / "b2", seed=2), {"macro_recall": 0.6}, [])
     assert not promoted and registry.current_version("itc") == first.version
 
     assert main(["models", "list"]) == 0

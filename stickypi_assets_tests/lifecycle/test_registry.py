@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from dagster import DagsterInstance, materialize
 
-from stickypi_assets.lifecycle.promotion import current_on_same_data, is_not_worse
+from stickypi_assets.lifecycle.promotion import current_on_same_data, is_not_worse, lost_classes
 from stickypi_assets.lifecycle.registry import ModelRegistry
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH, weights_version
 from stickypi_assets.ml.itc.config import ItcConfig, save_config
@@ -43,6 +44,41 @@ def test_promotion_rule():
     assert not is_not_worse(None, 0.8) and is_not_worse(None, None)
 
 
+def _validation(cm: list[list[int]], names=("Sciaridae", "Muscidae", "Culicidae")) -> dict:
+    """Metrics as the ITC validator reports them, from a confusion matrix (rows: true class)."""
+    from stickypi_assets.ml.itc.validate import per_class_metrics, summary_metrics
+
+    rows = [r | {"name": names[r["label"]]} for r in per_class_metrics(np.array(cm))]
+    return summary_metrics(np.array(cm)) | {"per_class": rows}
+
+
+def test_lost_classes_by_hand():
+    current = _validation([[2, 3, 0], [0, 5, 0], [0, 3, 2]])  # recalls 0.4, 1.0, 0.4
+    candidate = _validation([[5, 0, 0], [0, 5, 0], [0, 5, 0]])  # recalls 1.0, 1.0, 0.0
+    assert lost_classes(candidate, current) == ["Culicidae"]
+    assert lost_classes(current, candidate) == []  # finding more is never a loss
+    assert lost_classes(candidate, None) == [] and lost_classes({}, current) == []
+    never_found = _validation([[5, 0, 0], [0, 5, 0], [5, 0, 0]])  # neither finds Culicidae: nothing lost
+    assert lost_classes(never_found, candidate) == []
+
+
+def test_a_retrained_itc_that_loses_a_taxon_is_not_promoted(tmp_path: Path):
+    """A higher macro recall does not buy a lost taxon: the candidate stays a candidate, and the decision says why."""
+    registry = ModelRegistry(LocalObjectStore(tmp_path / "store"), tmp_path / "cache")
+    current = _validation([[2, 3, 0], [0, 5, 0], [0, 3, 2]])
+    old, _ = registry.register("itc", itc_bundle(tmp_path / "old", seed=1), current, [])
+    candidate = _validation([[5, 0, 0], [0, 5, 0], [0, 5, 0]])
+    assert candidate["macro_recall"] == pytest.approx(2 / 3) and current["macro_recall"] == pytest.approx(0.6)
+    record, promoted = registry.register("itc", itc_bundle(tmp_path / "new", seed=2), candidate, [],
+                                         current_metric=current["macro_recall"], current_metrics=current)
+    assert not promoted and registry.current_version("itc") == old.version
+    assert "never finds Culicidae, which the current version finds" in record.decision
+    better = _validation([[4, 1, 0], [0, 5, 0], [0, 2, 3]])  # finds every taxon the current one finds
+    _, promoted = registry.register("itc", itc_bundle(tmp_path / "better", seed=3), better, [],
+                                    current_metric=current["macro_recall"], current_metrics=current)
+    assert promoted
+
+
 def test_versions_promotion_table_and_fetch(tmp_path: Path, monkeypatch):
     storage = StickyPiStorage(store_url=str(tmp_path / "store"), warehouse_path=str(tmp_path / "wh.duckdb"),
                               published_path=str(tmp_path / "pub.duckdb"))  # fmt: skip
@@ -52,7 +88,7 @@ def test_versions_promotion_table_and_fetch(tmp_path: Path, monkeypatch):
     for n, accuracy in enumerate((0.5, 0.4, 0.5, 0.45)):
         bundle = itc_bundle(tmp_path / f"b{n}", seed=n)
         v[n] = weights_version(bundle / WEIGHTS_RELPATH)
-        record, promoted = registry.register("itc", bundle, {"accuracy": accuracy}, manifest,
+        record, promoted = registry.register("itc", bundle, {"macro_recall": accuracy}, manifest,
                                              tolerance=0.1 if n == 3 else 0.0)  # fmt: skip
         assert record.version == v[n]
         assert promoted == (n != 1), record.decision
@@ -60,7 +96,7 @@ def test_versions_promotion_table_and_fetch(tmp_path: Path, monkeypatch):
             assert registry.current_version("itc") == v[0] and "kept as a candidate" in record.decision
     assert registry.current_version("itc") == v[3]  # 0.45 within 0.1 of 0.5
     # registering the current weights again changes nothing
-    assert registry.register("itc", tmp_path / "b3", {"accuracy": 0.0}, manifest)[1] is False
+    assert registry.register("itc", tmp_path / "b3", {"macro_recall": 0.0}, manifest)[1] is False
 
     rows = registry.table_rows()
     assert sorted(rows.version) == sorted(v.values()) and rows.is_current.sum() == 1
@@ -91,24 +127,25 @@ def test_the_current_version_is_judged_again_on_the_candidates_validation_data(t
     assert write_synth_tuboids(synth, data).written
     registry = ModelRegistry(LocalObjectStore(tmp_path / "store"), tmp_path / "cache")
     # the current version scored 0.99 on the annotations it was validated on back then
-    old, _ = registry.register("itc", itc_bundle(tmp_path / "old", seed=1), {"accuracy": 0.99}, [])
+    old, _ = registry.register("itc", itc_bundle(tmp_path / "old", seed=1), {"macro_recall": 0.99}, [])
 
-    value, note = current_on_same_data("itc", registry, data, tmp_path / "work", "cpu")
+    current, note = current_on_same_data("itc", registry, data, tmp_path / "work", "cpu")
+    value = current["macro_recall"]
     by_hand = tmp_path / "by_hand"  # the current weights and config with the candidate's data, built by hand
     itc_bundle(by_hand, seed=1)
     (by_hand / "data").symlink_to(data)
-    assert value == pytest.approx(STAGES["itc"].validate(by_hand, tmp_path / "v")["accuracy"])
+    assert value == pytest.approx(STAGES["itc"].validate(by_hand, tmp_path / "v")["macro_recall"])
     assert value < 0.99 and "same" in note  # random weights on new data: far from the recorded figure
 
     candidate = itc_bundle(tmp_path / "candidate", seed=2)
-    record, promoted = registry.register("itc", candidate, {"accuracy": value}, [], current_metric=value, note=note)
+    record, promoted = registry.register("itc", candidate, {"macro_recall": value}, [], current_metric=value, note=note)
     assert promoted, record.decision  # as good as the current one on the same data (0.99 would have refused it)
     assert f"vs current {old.version[:8]} {value}" in record.decision
 
     registry.promote("itc", old.version)  # a current version that no longer loads: fall back to its record
     (tmp_path / "cache" / "insect-tuboid-classifier" / old.version / "config" / "config.yaml").write_text("{]")
-    value, note = current_on_same_data("itc", registry, data, tmp_path / "work2", "cpu")
-    assert value is None and "not re-validated" in note
+    current, note = current_on_same_data("itc", registry, data, tmp_path / "work2", "cpu")
+    assert current is None and "not re-validated" in note
 
 
 def test_partition_rerun_after_a_model_change_replaces_its_rows(tmp_path: Path):
@@ -120,7 +157,7 @@ def test_partition_rerun_after_a_model_change_replaces_its_rows(tmp_path: Path):
                               published_path=str(tmp_path / "pub.duckdb"))  # fmt: skip
     ground_truth_segmentations(store, storage, device, [day])
     registry = storage.registry()
-    registry.register("itc", itc_bundle(tmp_path / "old", seed=1), {"accuracy": 0.5}, [])
+    registry.register("itc", itc_bundle(tmp_path / "old", seed=1), {"macro_recall": 0.5}, [])
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [device])
     # the resource follows the registry's current version (no bundle_dir given)
@@ -133,7 +170,7 @@ def test_partition_rerun_after_a_model_change_replaces_its_rows(tmp_path: Path):
     old = registry.current_version("itc")
     assert set(before.model_version) == {old}
 
-    record, promoted = registry.register("itc", itc_bundle(tmp_path / "new", seed=2), {"accuracy": 0.7}, [])
+    record, promoted = registry.register("itc", itc_bundle(tmp_path / "new", seed=2), {"macro_recall": 0.7}, [])
     assert promoted and record.version != old
     assert materialize([classifications], partition_key=key, instance=instance, resources=resources).success
     after = wh.query("SELECT tuboid_id, model_version FROM classifications ORDER BY tuboid_id")

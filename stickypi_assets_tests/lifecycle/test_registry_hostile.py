@@ -73,7 +73,7 @@ def test_current_json_with_an_absolute_path_version(tmp_path: Path, registry: Mo
 
 
 def test_current_json_with_a_non_hex_version(tmp_path: Path, registry: ModelRegistry):
-    record, _ = registry.register("itc", itc_bundle(tmp_path / "b", seed=1), {"accuracy": 0.5}, [])
+    record, _ = registry.register("itc", itc_bundle(tmp_path / "b", seed=1), {"macro_recall": 0.5}, [])
     for bad in (record.version.upper(), "z" * 32, record.version[:8], 12345):
         set_current(registry, {"version": bad})
         with pytest.raises(InvalidVersion, match="CURRENT.json"):
@@ -102,7 +102,7 @@ def test_fetch_and_promote_arguments_with_a_traversal_version(tmp_path: Path, re
 
 
 def test_weights_in_the_store_whose_md5_differs_from_their_version(tmp_path: Path, registry: ModelRegistry):
-    record, _ = registry.register("itc", itc_bundle(tmp_path / "b", seed=1), {"accuracy": 0.5}, [])
+    record, _ = registry.register("itc", itc_bundle(tmp_path / "b", seed=1), {"macro_recall": 0.5}, [])
     other = itc_bundle(tmp_path / "other", seed=2)  # a valid checkpoint, but not this version's bytes
     registry.store.put_file(f"{version_prefix(BUNDLE, record.version)}/{WEIGHTS_RELPATH.as_posix()}",
                             other / WEIGHTS_RELPATH)  # fmt: skip
@@ -112,7 +112,7 @@ def test_weights_in_the_store_whose_md5_differs_from_their_version(tmp_path: Pat
 
 
 def test_cached_weights_whose_md5_differs_from_their_version(tmp_path: Path, registry: ModelRegistry):
-    record, _ = registry.register("itc", itc_bundle(tmp_path / "b", seed=1), {"accuracy": 0.5}, [])
+    record, _ = registry.register("itc", itc_bundle(tmp_path / "b", seed=1), {"macro_recall": 0.5}, [])
     cached = registry.fetch("itc") / WEIGHTS_RELPATH
     marker = tmp_path / "marker"
     torch.save({"format": "x", "model": Payload(marker)}, cached)  # the cached copy is replaced by a payload
@@ -141,7 +141,7 @@ def test_a_pickle_payload_registered_under_its_own_md5_is_refused_when_loaded(tm
 
 
 def test_a_registration_whose_version_is_not_its_folder(tmp_path: Path, registry: ModelRegistry, caplog):
-    record, _ = registry.register("itc", itc_bundle(tmp_path / "b", seed=1), {"accuracy": 0.5}, [])
+    record, _ = registry.register("itc", itc_bundle(tmp_path / "b", seed=1), {"macro_recall": 0.5}, [])
     forged = json.loads(registry.store.get_bytes(f"{record.prefix}/registration.json"))
     prefix = versions_prefix(BUNDLE)
     for folder, version in (("evil", "../../evil"), ("f" * 32, "../../evil"), ("e" * 32, record.version)):

@@ -21,7 +21,7 @@ def test_a_taxon_never_found_shows_in_recall_precision_and_the_matrix():
     true = [SCIA] * 4 + [CICA] * 3 + [CULI]
     given = [1, 1, 1, None, 1, 1, 1, 2]
     summary, per, confusion = taxonomy_scores(true, given, LABELS)
-    assert summary == {"n_insects": 8.0, "accuracy": 4 / 8, "n_unclassified": 1.0,
+    assert summary == {"n_scored": 8.0, "accuracy": 4 / 8, "n_unclassified": 1.0,
                        "macro_recall": pytest.approx((0 + 1 + 1) / 3), "n_taxa": 3.0}  # fmt: skip
     rows = per.set_index("taxon")
     assert list(rows.index) == ["Sciaridae", "Cicadellidae", "Culicidae"]
@@ -45,7 +45,7 @@ def test_an_insect_of_an_unlisted_taxon_is_scored_against_the_catch_all_label():
 def test_the_report_prints_each_taxon_and_the_matrix():
     summary, per, confusion = taxonomy_scores([SCIA, CICA], [1, 1], LABELS)
     text = "\n".join(ChainScores(taxonomy=summary, per_taxon=per, confusion=confusion).lines())
-    assert "50.0% of 2 tracked insects" in text and "macro recall 0.500 over 2 taxa" in text
+    assert "50.0% of 2 captures that follow one true insect" in text and "macro recall 0.500 over 2 taxa" in text
     assert "Sciaridae" in text and "confusion (rows: true taxon, columns: label given)" in text
 
 

@@ -28,6 +28,7 @@ POOLINGS = ("median", "mean")
 CLASS_BALANCES = ("sampler", "loss", "none")
 ANNOTATION_RULES = ("latest", "majority")
 OPTIMIZERS = ("sgd", "adamw")
+VALIDATION_SPLITS = ("md5", "device")
 
 
 def _default_labels() -> list[list]:
@@ -54,6 +55,12 @@ class ItcConfig(BundleConfig):
     #: this many: the original's 0 put every single-example label entirely in validation (defect 24), where
     #: the model can only get it wrong. 0 reproduces the original split exactly.
     min_train_per_label: int = 1
+    #: Which tuboids validate: ``md5`` = per label, the original's md5 split above; ``device`` = every tuboid of
+    #: the held-out devices (devices ordered by the md5 of their id, held out until they hold a quarter of the
+    #: tuboids, at least one device kept for training), so validation measures how the model does on a card it
+    #: never saw, as it will on a new deployment. A label whose tuboids all come from held-out devices keeps
+    #: the md5 split (it must train somewhere); with one device the split is ``md5``, with a warning.
+    validation_split: str = "md5"
 
     # -- network (reference 5.3) -----------------------------------------------------------------------
     #: torchvision ResNet computing each shot's features, one of ``BACKBONES`` (the original's ResNet-50;
@@ -138,6 +145,7 @@ class ItcConfig(BundleConfig):
             ("class_balance", CLASS_BALANCES),
             ("annotation_rule", ANNOTATION_RULES),
             ("optimizer", OPTIMIZERS),
+            ("validation_split", VALIDATION_SPLITS),
         ):
             if getattr(self, name) not in allowed:
                 problems.append(f"{name.upper()} {getattr(self, name)!r} not in {allowed}")

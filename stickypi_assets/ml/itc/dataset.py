@@ -26,7 +26,8 @@ Steps (reference 5.5-5.6), and where we differ from the original:
    which put single-example labels entirely in validation, defect 24). The split is computed over every
    labelled tuboid whose ``metadata.txt`` is readable *before* tuboids with a bad ``tuboid.jpg`` are dropped,
    so a missing image never moves other tuboids between subsets, and with ``MIN_TRAIN_PER_LABEL = 0`` the
-   subsets are exactly the original's.
+   subsets are exactly the original's. ``VALIDATION_SPLIT: device`` (:func:`split_by_device`) validates on
+   whole held-out devices instead, a figure that predicts transfer to a new deployment.
 5. **Samples** (:class:`ShotDataset`): shots, sizes and label as in :mod:`stickypi_assets.ml.itc.inputs`;
    deterministic evenly spaced shots for validation, random shots + augmentation for training, the
    augmentation drawn from a per-sample seed so a run (and a resumed run) is reproducible with any number of
@@ -54,8 +55,8 @@ from stickypi_assets.formats.itc_database import (
     read_annotations,
 )
 from stickypi_assets.formats.labels import LabelError, LabelMap
-from stickypi_assets.formats.split import SPLIT_CUT, Split, md5_file
-from stickypi_assets.formats.tuboids import METADATA_FILENAME, iter_tuboid_dirs, read_tuboid
+from stickypi_assets.formats.split import SPLIT_CUT, Split, md5_bytes, md5_file
+from stickypi_assets.formats.tuboids import METADATA_FILENAME, TuboidId, iter_tuboid_dirs, read_tuboid
 from stickypi_assets.ml.bundles import DATA_RELPATH
 from stickypi_assets.ml.itc.config import ItcConfig
 from stickypi_assets.ml.itc.inputs import (
@@ -184,6 +185,48 @@ def split_by_label(items: Sequence[tuple[str, int, str]], min_train_per_label: i
         for k, (_, tuboid_id) in enumerate(ordered):
             out[tuboid_id] = "train" if k < n_train else "validation"
     return out
+
+
+def tuboid_device(tuboid_id: str) -> str | None:
+    """The device of a tuboid id (``<device>.<start>.<end>.<version>.<NNNN>``), None when it is not one."""
+    try:
+        return TuboidId.parse(tuboid_id).device
+    except ValueError:
+        return None
+
+
+def split_by_device(
+    items: Sequence[tuple[str, int, str]], min_train_per_label: int = 1, held_share: float = 0.25
+) -> tuple[dict[str, Split], list[str]]:
+    """``({tuboid_id: split}, warnings)``: validation = the tuboids of held-out devices (see ``VALIDATION_SPLIT``).
+
+    Devices are ordered by the md5 of their id and held out, in that order, until they hold ``held_share`` of the
+    items, keeping at least one device for training. Labels with no item left on a training device, and items
+    whose id names no device, get :func:`split_by_label`'s split.
+    """
+    device_of = {t: tuboid_device(t) for t, _, _ in items}
+    counts: dict[str, int] = {}
+    for d in device_of.values():
+        if d is not None:
+            counts[d] = counts.get(d, 0) + 1
+    if len(counts) < 2:
+        return split_by_label(items, min_train_per_label), [
+            f"VALIDATION_SPLIT device needs tuboids of two devices or more, found {len(counts)}: md5 split used"
+        ]
+    held: set[str] = set()
+    for device in sorted(counts, key=lambda d: md5_bytes(d.encode()))[:-1]:
+        if sum(counts[h] for h in held) >= held_share * len(items):
+            break
+        held.add(device)
+    trained_labels = {label for t, label, _ in items if device_of[t] is not None and device_of[t] not in held}
+    by_device = [(t, label, md5) for t, label, md5 in items if device_of[t] is not None and label in trained_labels]
+    out = {t: ("validation" if device_of[t] in held else "train") for t, _, _ in by_device}
+    rest = [item for item in items if item[0] not in out]
+    out.update(split_by_label(rest, min_train_per_label))
+    warnings = [f"validation devices {sorted(held)} (of {len(counts)})"]
+    if rest:
+        warnings.append(f"{len(rest)} tuboid(s) of labels seen on no training device (or of no device): md5 split")
+    return out, warnings
 
 
 # ------------------------------------------------------------------------------------------------ items
@@ -346,8 +389,12 @@ def load_itc_data(
             skipped.append((tuboid_id, f"{METADATA_FILENAME} unreadable: {exc}"))
             continue
         candidates.append((sel, directory, md5))
-    report.split = split_by_label([(s.tuboid_id, s.label, md5) for s, _, md5 in candidates],
-                                  config.min_train_per_label)  # fmt: skip
+    keyed = [(s.tuboid_id, int(s.label), md5) for s, _, md5 in candidates]  # type: ignore[arg-type]
+    if config.validation_split == "device":
+        report.split, notes = split_by_device(keyed, config.min_train_per_label)
+        report.warnings += notes
+    else:
+        report.split = split_by_label(keyed, config.min_train_per_label)
 
     train: list[ItcItem] = []
     validation: list[ItcItem] = []

@@ -17,8 +17,10 @@ target folder:
     predictions).
 ``metrics.json``
     ``accuracy``, macro precision/recall/F1 over the labels **present in the ground truth** (an undefined
-    precision counts as 0 there, as scikit-learn's ``zero_division=0``), support-weighted F1, counts, mean
-    cross-entropy, the model version and the tuboids skipped while loading.
+    precision counts as 0 there, as scikit-learn's ``zero_division=0``; ``macro_recall`` is what promotion
+    compares, as it cannot hide a lost taxon), support-weighted F1, counts, mean cross-entropy, ``per_class``
+    (name, support, predicted, tp, recall, precision of every label with support or predictions), ``confusion``
+    (label names and counts), the model version and the tuboids skipped while loading.
 ``confusion_matrix.png``
     The matrix drawn with counts, each row shaded by its share of the row (matplotlib when installed,
     otherwise OpenCV, which is always there).
@@ -290,6 +292,13 @@ def write_validation(
     metrics = summary_metrics(cm)
     metrics["loss"] = cross_entropy(probabilities, gt)
     metrics["n_classes"] = n_classes
+    # per taxon and the matrix, for the registry, the model asset's metadata and promotion (a lost class)
+    metrics["per_class"] = [
+        {k: r[k] for k in ("name", "support", "predicted", "tp", "recall", "precision")}
+        for r in per_class
+        if r["support"] or r["predicted"]
+    ]
+    metrics["confusion"] = {"labels": [short_name(label_map, k) for k in labels], "counts": cm.tolist()}
     metrics.update(extra_metrics or {})
     metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
     (out_dir / METRICS_JSON).write_text(json.dumps(metrics, indent=2), encoding="utf-8")

@@ -24,6 +24,7 @@ from stickypi_assets.orchestration.assets.uid_segmentations import uid_segmentat
 from stickypi_assets.orchestration.partitions import DEVICE_DAY, context_partitions
 from stickypi_assets.orchestration.resources import StickyPiStorage
 from stickypi_assets.pipeline.raw_images import iter_day_objects
+from stickypi_assets.pipeline.taxon_drift import day_drift
 from stickypi_assets.storage.tables import CLASSIFICATIONS, IMAGES, INSTANCES, SEGMENTED_IMAGES, TUBOID_FRAMES, TUBOIDS
 from stickypi_assets.storage.warehouse import PartitionKey, Warehouse
 
@@ -85,8 +86,14 @@ def classification_problems(warehouse: Warehouse, partition: PartitionKey) -> li
     return out
 
 
+def taxon_drift_problems(warehouse: Warehouse, partition: PartitionKey) -> list[str]:
+    """The day's predicted taxa against the model's validation: collapse, low confidence, a taxon never predicted
+    (:mod:`stickypi_assets.pipeline.taxon_drift`)."""
+    return day_drift(warehouse, warehouse.read_partition_parquet(CLASSIFICATIONS.name, partition)).warnings
+
+
 def _result(context: AssetCheckExecutionContext, problem: Callable[[Warehouse, PartitionKey], list[str]],
-            storage: StickyPiStorage, what: str) -> AssetCheckResult:  # fmt: skip
+            storage: StickyPiStorage, what: str, severity: AssetCheckSeverity) -> AssetCheckResult:  # fmt: skip
     warehouse = storage.warehouse()
     problems: list[str] = []
     partitions = context_partitions(context)
@@ -95,7 +102,7 @@ def _result(context: AssetCheckExecutionContext, problem: Callable[[Warehouse, P
     listed = "\n".join(f"- {p}" for p in problems[:MAX_LISTED]) + ("\n- …" if len(problems) > MAX_LISTED else "")
     return AssetCheckResult(
         passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
+        severity=severity,
         description=f"{len(problems)} {what} over {len(partitions)} device-day(s)" if problems else None,
         metadata={"n_problems": len(problems), "n_partitions": len(partitions),
                   "problems": MetadataValue.md(listed or "none")},  # fmt: skip
@@ -105,12 +112,13 @@ def _result(context: AssetCheckExecutionContext, problem: Callable[[Warehouse, P
 def device_day_check(
     asset: AssetsDefinition, name: str, description: str,
     problem: Callable[[Warehouse, PartitionKey], list[str]], what: str,
+    severity: AssetCheckSeverity = AssetCheckSeverity.ERROR,
 ) -> AssetChecksDefinition:  # fmt: skip
     """A partitioned check of ``asset`` that lists, per device-day of the run, what ``problem`` finds."""
 
     @asset_check(asset=asset, name=name, partitions_def=DEVICE_DAY, description=description)
     def _check(context: AssetCheckExecutionContext, storage: StickyPiStorage) -> AssetCheckResult:
-        return _result(context, problem, storage, what)
+        return _result(context, problem, storage, what, severity)
 
     return _check
 
@@ -135,5 +143,11 @@ CHECKS = [
         classifications, "every_tuboid_has_one_classification",
         "Every tuboid of the day has exactly one classification row (a label, or why not).",
         classification_problems, "tuboids without exactly one classification",
+    ),
+    device_day_check(
+        classifications, "taxon_drift",
+        "The day's predicted taxa look like the model's validation: no collapse onto one taxon, no taxon predicted "
+        "with low confidence, none of its usual taxa never predicted (a warning: the model may not transfer).",
+        taxon_drift_problems, "taxon drift warnings", AssetCheckSeverity.WARN,
     ),
 ]  # fmt: skip

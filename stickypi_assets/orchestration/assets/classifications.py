@@ -10,6 +10,7 @@ from stickypi_assets.orchestration.assets.metadata import StatusTally, per_item,
 from stickypi_assets.orchestration.assets.stage_asset import stage_asset, upstream_days
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.classifications import classify_device_day
+from stickypi_assets.pipeline.taxon_drift import day_drift
 from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
 
 
@@ -31,6 +32,8 @@ def classifications(
     tally = StatusTally({"ok": "n_classified", "not_classified": "n_not_classified", "error": "n_errors"})
     seconds = 0.0
     taxa: dict[str, int] = {}
+    drift: list[str] = []
+    distances: list[float] = []
     with warehouse.deferred_publish():  # one publish for all days of a range run
         for partition, tubs in upstream_days(context, warehouse, TUBOIDS):
             day = classify_device_day(store, tubs, classifier, version, device=partition.device, day=partition.date,
@@ -45,6 +48,11 @@ def classifications(
                 f"{partition}: {day.count('ok')} tuboids classified, {day.count('not_classified')} without folder, "
                 f"{day.count('error')} unreadable in {day.seconds:.1f} s"
             )
+            report = day_drift(warehouse, day.rows)  # against the model's validation (asset check: taxon_drift)
+            distances += [] if report.distance is None else [report.distance]
+            for warning in report.warnings:
+                context.log.warning(f"{partition}: {warning}")
+                drift.append(f"{partition}: {warning}")
     table = "\n".join(f"| `{p}` | {n} |" for p, n in sorted(taxa.items(), key=lambda kv: -kv[1]))
     return MaterializeResult(
         metadata={
@@ -54,5 +62,7 @@ def classifications(
             "model_version": version,
             "labels": MetadataValue.md(f"| label pattern | tuboids |\n|---|---|\n{table}" if taxa else "none"),
             "unreadable_folders": problems_markdown(tally.errors),
+            "taxon_drift_distance": MetadataValue.float(max(distances)) if distances else "n/a",
+            **({"warning": MetadataValue.md("\n".join(f"- {w}" for w in drift))} if drift else {}),
         }
     )

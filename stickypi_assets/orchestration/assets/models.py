@@ -69,9 +69,33 @@ def _train(
             "seconds": round(outcome.seconds, 1),
             "device": device,
             "bundle": MetadataValue.path(store.uri(record.prefix)),
+            **_per_class_tables(record.metrics),
             **_learning_loop(warehouse, stage, record.metric_value, context),
         },
     )
+
+
+def _per_class_tables(metrics: dict) -> dict[str, MetadataValue]:
+    """Per-class validation rows and the confusion matrix as tables, where the validator reports them (the ITC):
+    an average can hide a class the model never finds, these cannot."""
+    out: dict[str, MetadataValue] = {}
+    rows = metrics.get("per_class")
+    if rows:
+        def cell(v: object) -> str:
+            return "" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+        lines = ["| class | support | predicted | right | recall | precision |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['support']} | {r['predicted']} | {r['tp']} | {cell(r['recall'])} | "
+                  f"{cell(r['precision'])} |" for r in rows]  # fmt: skip
+        out["validation/per_class"] = MetadataValue.md("\n".join(lines))
+    confusion = metrics.get("confusion")
+    if confusion:
+        names, counts = confusion["labels"], confusion["counts"]
+        keep = [k for k in range(len(names)) if sum(counts[k]) or sum(row[k] for row in counts)]
+        lines = ["| true \\ predicted | " + " | ".join(names[k] for k in keep) + " |", "|---" * (len(keep) + 1) + "|"]
+        lines += [f"| {names[g]} | " + " | ".join(str(counts[g][p]) for p in keep) + " |" for g in keep]
+        out["validation/confusion"] = MetadataValue.md("\n".join(lines))
+    return out
 
 
 def _learning_loop(warehouse, stage: str, metric: float | None, context: AssetExecutionContext) -> dict:

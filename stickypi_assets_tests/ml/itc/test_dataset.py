@@ -19,6 +19,7 @@ from stickypi_assets.ml.itc.dataset import (
     load_itc_data,
     n_train_for,
     select_annotations,
+    split_by_device,
     split_by_label,
 )
 from stickypi_assets_tests.conftest import stickypi_path
@@ -213,6 +214,30 @@ def test_per_label_split_rule():
         "b": "train", "c": "train", "a": "validation", "d": "validation", "e": "train", "f": "validation",
     }  # fmt: skip
     assert split_by_label(items, 1)["d"] == "train"
+
+
+def _on(device: str, k: int) -> str:
+    return f"{device}.2020-06-20_00-00-00.2020-06-21_00-00-00.{'a' * 32}.{k:04d}"
+
+
+def test_device_split_holds_out_whole_devices():
+    # md5 of the ids orders the devices 0c000003 (28fc...), 0b000002 (6c6d...), 0a000001 (d91f...)
+    labels = {"0c000003": [0, 1, 2], "0b000002": [0, 0, 1, 1], "0a000001": [0, 1, 3]}
+    items = [(_on(d, k), label, f"{k:02x}") for d, ls in labels.items() for k, label in enumerate(ls)]
+    split, warnings = split_by_device(items)
+    # 0c000003 holds 3 of 10 tuboids >= a quarter: it alone validates, except label 2, seen on no other device
+    assert {t for t, s in split.items() if s == "validation"} == {_on("0c000003", 0), _on("0c000003", 1)}
+    assert split[_on("0c000003", 2)] == "train" and len(split) == 10
+    assert warnings == ["validation devices ['0c000003'] (of 3)",
+                        "1 tuboid(s) of labels seen on no training device (or of no device): md5 split"]  # fmt: skip
+    one = [(_on("0a000001", k), 0, f"{k:02x}") for k in range(4)]
+    split, warnings = split_by_device(one)
+    assert split == split_by_label(one) and "md5 split used" in warnings[0]
+
+
+def test_an_unknown_validation_split_is_refused():
+    with pytest.raises(ValueError, match="VALIDATION_SPLIT 'card' not in \\('md5', 'device'\\)"):
+        ItcConfig(validation_split="card")
 
 
 def test_class_weights_and_balanced_sampler():

@@ -48,14 +48,16 @@ def test_itc_model_asset_registers_versions_and_keeps_the_better_one(tmp_path: P
     meta = first.asset_materializations_for_node("itc_model")[0].metadata
     good = meta["trained_version"].value
     assert meta["promoted"].value is True and meta["current_version"].value == good
-    assert meta["accuracy"].value >= 0.6
+    assert meta["macro_recall"].value >= 0.6
+    assert "| class | support |" in meta["validation/per_class"].value  # per taxon, and the matrix
+    assert "| true \\ predicted |" in meta["validation/confusion"].value
 
     store.put_bytes(training_config_key(STAGES["itc"].bundle_name), training_config(1))  # a much worse recipe
     second = materialize([MODEL_ASSETS["itc"]], instance=instance, resources={"storage": storage})
     meta2 = second.asset_materializations_for_node("itc_model")[0].metadata
     assert meta2["trained_version"].value != good
     assert meta2["promoted"].value is False and meta2["current_version"].value == good, meta2["decision"].value
-    assert meta2["accuracy"].value < meta["accuracy"].value
+    assert meta2["macro_recall"].value < meta["macro_recall"].value
     # the asset's data version is the current model: unchanged, so downstream partitions are not stale
     versions = [e.asset_materialization.tags["dagster/data_version"] for e in
                 instance.get_latest_materialization_events([MODEL_ASSETS["itc"].key]).values() if e]  # fmt: skip

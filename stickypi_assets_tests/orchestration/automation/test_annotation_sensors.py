@@ -74,7 +74,7 @@ def test_annotations_the_current_model_was_trained_on_request_nothing(tmp_path: 
     instance = DagsterInstance.ephemeral()
     store.put_bytes("annotations/itc/series/t.0001/metadata.txt", b"x")
     store.put_bytes("annotations/itc/database.db", b"sqlite")
-    storage.registry().register("itc", itc_bundle(tmp_path / "b", seed=0), {"accuracy": 0.9},
+    storage.registry().register("itc", itc_bundle(tmp_path / "b", seed=0), {"macro_recall": 0.9},
                                 annotation_manifest(store, "itc"))  # fmt: skip
     result = tick(annotation_sensor("itc"), storage, None, instance)
     assert isinstance(result, SensorResult) and not result.run_requests
@@ -129,7 +129,7 @@ def test_retrain_every_n_waits_for_n_changed_items(tmp_path: Path, monkeypatch):
     store.put_bytes("annotations/itc/s/t.0001/metadata.txt", b"x")
     first = tick(sensor, storage, None, instance)  # no model yet: the first annotations train one
     assert len(first.run_requests) == 1
-    storage.registry().register("itc", itc_bundle(tmp_path / "b", seed=0), {"accuracy": 0.9},
+    storage.registry().register("itc", itc_bundle(tmp_path / "b", seed=0), {"macro_recall": 0.9},
                                 annotation_manifest(store, "itc"))  # fmt: skip
     for name in ("metadata.txt", "tuboid.jpg", "context.jpg"):  # one new folder: one item
         store.put_bytes(f"annotations/itc/s/t.0002/{name}", b"y")
