@@ -111,7 +111,6 @@ def write_demo_annotations(
     return counts
 
 
-
 def write_itc_annotations(
     training: ObjectStore, store: ObjectStore, uid_bundle: Path, sim_bundle: Path, *, progress: bool = False
 ) -> TuboidLabels:

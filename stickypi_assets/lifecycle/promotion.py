@@ -48,7 +48,10 @@ def lost_classes(candidate: dict[str, Any], current: dict[str, Any] | None) -> l
         return []
 
     def recalls(metrics: dict[str, Any]) -> dict[str, float | None]:
-        return {r["name"]: r.get("recall") for r in metrics.get("per_class") or [] if r.get("support")}
+        rows = metrics.get("per_class")
+        if not isinstance(rows, list):  # a validator without per-class rows (or with another shape)
+            return {}
+        return {r["name"]: r.get("recall") for r in rows if isinstance(r, dict) and "name" in r and r.get("support")}
 
     found_now, found_next = recalls(current), recalls(candidate)
     return sorted(name for name, recall in found_now.items() if recall and name in found_next and not found_next[name])

@@ -60,6 +60,8 @@ def test_lost_classes_by_hand():
     assert lost_classes(candidate, None) == [] and lost_classes({}, current) == []
     never_found = _validation([[5, 0, 0], [0, 5, 0], [5, 0, 0]])  # neither finds Culicidae: nothing lost
     assert lost_classes(never_found, candidate) == []
+    uid_shaped = {"per_class": {"insect": {"precision": 0.9, "recall": 0.8}}}  # another validator's shape: no rows
+    assert lost_classes(uid_shaped, current) == [] and lost_classes(candidate, uid_shaped) == []
 
 
 def test_a_retrained_itc_that_loses_a_taxon_is_not_promoted(tmp_path: Path):

@@ -80,7 +80,7 @@ def _per_class_tables(metrics: dict) -> dict[str, MetadataValue]:
     an average can hide a class the model never finds, these cannot."""
     out: dict[str, MetadataValue] = {}
     rows = metrics.get("per_class")
-    if rows:
+    if isinstance(rows, list) and rows:
         def cell(v: object) -> str:
             return "" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
 
@@ -89,7 +89,7 @@ def _per_class_tables(metrics: dict) -> dict[str, MetadataValue]:
                   f"{cell(r['precision'])} |" for r in rows]  # fmt: skip
         out["validation/per_class"] = MetadataValue.md("\n".join(lines))
     confusion = metrics.get("confusion")
-    if confusion:
+    if isinstance(confusion, dict) and confusion.get("labels"):
         names, counts = confusion["labels"], confusion["counts"]
         keep = [k for k in range(len(names)) if sum(counts[k]) or sum(row[k] for row in counts)]
         lines = ["| true \\ predicted | " + " | ".join(names[k] for k in keep) + " |", "|---" * (len(keep) + 1) + "|"]
