@@ -29,7 +29,7 @@ from shapely import wkt
 from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.formats.labels import LabelMap
 from stickypi_assets.formats.uid_svg import read_uid_svg
-from stickypi_assets.ml.itc.validate import short_name
+from stickypi_assets.ml.itc.validate import confusion_matrix, per_class_metrics, short_name
 from stickypi_assets.ml.sim.evaluate import tracking_scores
 from stickypi_assets.ml.uid.config import UidConfig
 from stickypi_assets.ml.uid.validate import match_records, precision_recall
@@ -108,30 +108,28 @@ def taxonomy_scores(
     """
     if len(true_taxa) != len(labels):
         raise ValueError(f"{len(true_taxa)} true taxa for {len(labels)} labels")
+    n_classes = label_map.n_classes
+    unclassified = n_classes  # one more column: items without a label
     expected = [label_map.label_for(t) for t in true_taxa]
-    given = [None if lab is None or pd.isna(lab) else int(lab) for lab in labels]
-    row_names = {e: short_name(label_map, e) for e in set(expected)}
-    rows = [row_names[e] for e in expected]
-    cols = [UNCLASSIFIED if g is None else short_name(label_map, g) for g in given]
-    per = []
-    for e in sorted(set(expected)):
-        n_true = sum(x == e for x in expected)
-        right = sum(x == e and g == e for x, g in zip(expected, given, strict=True))
-        n_given = sum(g == e for g in given)
-        per.append({"taxon": row_names[e], "true": n_true, "right": right, "recall": right / n_true,
-                    "given": n_given, "precision": right / n_given if n_given else float("nan")})  # fmt: skip
-    per_taxon = pd.DataFrame(per, columns=["taxon", "true", "right", "recall", "given", "precision"])
-    order = [row_names[e] for e in sorted(set(expected))]
-    col_order = [short_name(label_map, g) for g in sorted({g for g in given if g is not None})]
-    col_order += [UNCLASSIFIED] if None in given else []
-    confusion = pd.crosstab(pd.Series(rows, name="true"), pd.Series(cols, name="given"))
-    confusion = confusion.reindex(index=order, columns=col_order, fill_value=0)
+    given = [unclassified if lab is None or pd.isna(lab) else int(lab) for lab in labels]
+    cm = confusion_matrix(expected, given, n_classes + 1)  # the ITC validation's counting, rows = true label
+    names = [short_name(label_map, k) for k in range(n_classes)] + [UNCLASSIFIED]
+    present = [r for r in per_class_metrics(cm)[:n_classes] if r["support"]]
+    per_taxon = pd.DataFrame(
+        [{"taxon": names[r["label"]], "true": r["support"], "right": r["tp"], "recall": r["recall"],
+          "given": r["predicted"], "precision": float("nan") if r["precision"] is None else r["precision"]}
+         for r in present],
+        columns=["taxon", "true", "right", "recall", "given", "precision"],
+    )  # fmt: skip
+    rows = [r["label"] for r in present]
+    cols = [k for k in range(n_classes + 1) if cm[:, k].sum()]
+    confusion = pd.DataFrame(cm[np.ix_(rows, cols)], index=pd.Index([names[k] for k in rows], name="true"),
+                             columns=pd.Index([names[k] for k in cols], name="given"))  # fmt: skip
     n = len(expected)
-    right_all = sum(g == e for e, g in zip(expected, given, strict=True))
     summary = {
         "n_scored": float(n),
-        "accuracy": right_all / n if n else 0.0,
-        "n_unclassified": float(sum(g is None for g in given)),
+        "accuracy": float(np.trace(cm)) / n if n else 0.0,
+        "n_unclassified": float(cm[:, unclassified].sum()),
         "macro_recall": float(per_taxon.recall.mean()) if n else 0.0,
         "n_taxa": float(len(per_taxon)),
     }
