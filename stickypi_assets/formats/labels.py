@@ -11,7 +11,7 @@ classifier's outputs.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,16 @@ import yaml
 from stickypi_assets.formats.errors import FormatError
 
 TAXONOMY_LEVELS = ("type", "order", "family", "genus", "species")
+
+
+def deepest_level(taxonomy: Mapping[str, object]) -> str | None:
+    """The most specific level a taxonomy names (``Sciaridae``, ``Drosophila suzukii``); None when none is named.
+
+    The one rule for a taxon's short name: validation reports, the demo's report and the drift signal use it, so
+    their names meet. Levels that are not non-empty text (None, NaN read from a table) are not named.
+    """
+    named = [v for v in (taxonomy.get(level) for level in TAXONOMY_LEVELS) if isinstance(v, str) and v]
+    return named[-1] if named else None
 
 LabelEntry = tuple[str, int | None]
 

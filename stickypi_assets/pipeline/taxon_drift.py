@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from stickypi_assets.formats.labels import TAXONOMY_LEVELS
+from stickypi_assets.formats.labels import TAXONOMY_LEVELS, deepest_level
 from stickypi_assets.storage.tables import MODELS
 from stickypi_assets.storage.warehouse import Warehouse, WarehouseError
 
@@ -49,10 +49,8 @@ class TaxonDrift:
 
 
 def taxon_name(row: Any) -> str:
-    """Deepest taxonomy level a classification row names (``Sciaridae``, ``Drosophila suzukii``)."""
-    levels = [getattr(row, level) for level in TAXONOMY_LEVELS]
-    named = [str(v) for v in levels if isinstance(v, str) and v]
-    return named[-1] if named else str(row.pattern)
+    """Deepest taxonomy level a classification row names (the validation's ``short_name`` of its label)."""
+    return deepest_level({level: getattr(row, level) for level in TAXONOMY_LEVELS}) or str(row.pattern)
 
 
 def validation_shares(metrics: dict[str, Any] | None) -> dict[str, float]:

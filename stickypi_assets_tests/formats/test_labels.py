@@ -166,3 +166,14 @@ def test_from_yaml(tmp_path: Path):
     (tmp_path / "dup.yaml").write_text("LABELS:\n  - ['^a', 0]\n  - ['^b', 0]\n")
     with pytest.raises(LabelError, match=r"dup\.yaml.*duplicate"):
         LabelMap.from_yaml(tmp_path / "dup.yaml")
+
+
+def test_deepest_level_is_the_most_specific_named_level():
+    from stickypi_assets.formats.labels import deepest_level
+
+    assert deepest_level({"type": "Insecta", "order": "Diptera", "family": "Sciaridae", "genus": None}) == "Sciaridae"
+    assert deepest_level({"type": "Insecta", "genus": "Drosophila", "species": "Drosophila suzukii"}) == (
+        "Drosophila suzukii"
+    )
+    assert deepest_level({"type": "Insecta", "order": float("nan"), "family": ""}) == "Insecta"  # NaN, '' unnamed
+    assert deepest_level({}) is None and deepest_level({"type": None}) is None

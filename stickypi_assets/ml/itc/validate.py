@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stickypi_assets.formats.labels import LabelMap
+from stickypi_assets.formats.labels import LabelMap, deepest_level
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.ml.itc.config import ItcConfig
 from stickypi_assets.ml.itc.dataset import ItcItem, ShotDataset, TileCache, bundle_data
@@ -172,8 +172,7 @@ def evaluation_metrics(probabilities: np.ndarray, labels: Sequence[int], n_class
 
 def short_name(label_map: LabelMap, label: int) -> str:
     """The most specific taxonomy level a label's pattern names (e.g. ``Drosophila suzukii``)."""
-    levels = [v for v in label_map.taxonomy_for(label).values() if v]
-    return levels[-1] if levels else label_map.pattern_for(label)
+    return deepest_level(label_map.taxonomy_for(label)) or label_map.pattern_for(label)
 
 
 def _cell_colour(share: float) -> tuple[int, int, int]:
