@@ -10,7 +10,7 @@ from stickypi_assets.orchestration.assets.metadata import StatusTally, per_item,
 from stickypi_assets.orchestration.assets.stage_asset import stage_asset, upstream_days
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.classifications import classify_device_day
-from stickypi_assets.pipeline.taxon_drift import day_drift
+from stickypi_assets.pipeline.taxon_drift import registered_validation, taxon_drift
 from stickypi_assets.storage.tables import CLASSIFICATIONS, TUBOIDS
 
 
@@ -34,6 +34,7 @@ def classifications(
     taxa: dict[str, int] = {}
     drift: list[str] = []
     distances: list[float] = []
+    validation = registered_validation(warehouse, version)  # once: every day of the run uses this model
     with warehouse.deferred_publish():  # one publish for all days of a range run
         for partition, tubs in upstream_days(context, warehouse, TUBOIDS):
             day = classify_device_day(store, tubs, classifier, version, device=partition.device, day=partition.date,
@@ -48,7 +49,7 @@ def classifications(
                 f"{partition}: {day.count('ok')} tuboids classified, {day.count('not_classified')} without folder, "
                 f"{day.count('error')} unreadable in {day.seconds:.1f} s"
             )
-            report = day_drift(warehouse, day.rows)  # against the model's validation (asset check: taxon_drift)
+            report = taxon_drift(day.rows, validation)  # against the model's validation (asset check: taxon_drift)
             distances += [] if report.distance is None else [report.distance]
             for warning in report.warnings:
                 context.log.warning(f"{partition}: {warning}")
