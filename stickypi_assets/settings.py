@@ -31,7 +31,7 @@ DEFAULT_AL_BUDGET = 20
 DEFAULT_AL_PASSES = 10  # maskAL's compromise between cost and a stable certainty
 #: The annotation queue's default sampler mixes (grammar: ``stickypi_assets.active.mixes``).
 DEFAULT_AL_IMAGE_MIX = "maskal:0.7,diversity:0.2,random:0.1"
-DEFAULT_AL_TUBOID_MIX = "margin:0.5,frame_disagreement:0.2,diversity:0.2,random:0.1"
+DEFAULT_AL_TUBOID_MIX = "drift:0.1,margin:0.4,frame_disagreement:0.2,diversity:0.2,random:0.1"
 #: ``STICKYPI_<STAGE>_BUNDLE``: a local bundle a stage's assets use instead of the registry's current version.
 BUNDLE_VARIABLE = re.compile(r"^STICKYPI_([A-Z0-9]+)_BUNDLE$")
 

@@ -4,7 +4,8 @@ and the annotation queue.
 Each term is ``<sampler>:<share>[:<max per day>]``. Image samplers: ``maskal``, ``band`` (Roboflow's confidence
 band around the UID's score threshold), ``empty`` (frames where the model finds nothing), ``diversity``,
 ``random``. Tuboid samplers: ``margin``, ``entropy``, ``bald``, ``least_confidence``, ``frame_disagreement``,
-``diversity``, ``random``.
+``drift`` (the folders a device-day's taxon drift warnings point at, column ``drift`` of ``tuboid_scores``; none
+on a day without warnings, so its share goes to the samplers after it), ``diversity``, ``random``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from stickypi_assets.active.samplers import (
     RandomSampler,
     Sampler,
     ScoreSampler,
+    drift_reason,
     maskal_sampler,
 )
 from stickypi_assets.active.selection import MixEntry
@@ -46,6 +48,8 @@ SAMPLERS: dict[str, dict[str, _Factory]] = {
     "tuboids": {
         **{name: (lambda n: lambda seed, labeled, threshold: ScoreSampler(n, seed=seed))(name)
            for name in ("margin", "entropy", "bald", "least_confidence", "frame_disagreement")},
+        "drift": lambda seed, labeled, threshold: ScoreSampler("drift", seed=seed, describe=drift_reason,
+                                                                    optional=True),
         **_COMMON,
     },
 }  # fmt: skip

@@ -86,7 +86,9 @@ class RandomSampler:
 class ScoreSampler:
     """Items by an uncertainty column (``maskal_uncertainty``, ``bald``, ``entropy``, …), most uncertain first.
 
-    Rows where the column is NaN are not eligible. ``describe(row)`` writes the reason (default: the score).
+    Rows where the column is NaN are not eligible. ``describe(row)`` writes the reason (default: the score). An
+    ``optional`` column may be absent from the pool (a signal not every pool carries, e.g. ``drift`` outside the
+    warehouse): then no row is eligible.
     """
 
     column: str
@@ -94,12 +96,15 @@ class ScoreSampler:
     seed: int = 0
     min_score: float = 0.0
     describe: Callable[[pd.Series], str] | None = None
+    optional: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", self.column)
 
     def rank(self, pool: pd.DataFrame, chosen: Sequence[str] = ()) -> pd.DataFrame:
+        if self.optional and self.column not in pool.columns:
+            pool = pool.assign(**{self.column: np.nan})
         _require(pool, ["item", self.column], self.name)
         score = pd.to_numeric(pool[self.column], errors="coerce")
         eligible = pool[score.notna() & (score >= self.min_score)]
@@ -118,6 +123,12 @@ def maskal_reason(row: pd.Series) -> str:
     n = row.get("n_observations")
     seen = f" over {int(n)} insects" if n is not None and not pd.isna(n) else ""
     return f"maskAL certainty {1 - row['maskal_uncertainty']:.3f}{seen}"
+
+
+def drift_reason(row: pd.Series) -> str:
+    """The reason a tuboid is asked for by the ``drift`` sampler: the warning that points at it."""
+    reason = row.get("drift_reason")
+    return str(reason) if isinstance(reason, str) and reason else f"drift {row['drift']:.3f}"
 
 
 def maskal_sampler(seed: int = 0) -> ScoreSampler:

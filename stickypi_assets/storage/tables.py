@@ -310,6 +310,9 @@ TUBOID_SCORES = TableSpec(
         Column("least_confidence", "DOUBLE", pa.float64(), "1 - p1"),
         Column("frame_disagreement", "DOUBLE", pa.float64(), "disagreement between the tuboid's own frames"),
         Column("vote_disagreement", "DOUBLE", pa.float64(), "share of frames voting for another label"),
+        Column("drift", "DOUBLE", pa.float64(),
+               "how strongly the day's taxon drift warnings point at this folder (0-1; NULL: none does)"),
+        Column("drift_reason", "VARCHAR", pa.string(), "the drift warning that points at it, and why"),
         *_provenance("ITC"),
     ),
 )

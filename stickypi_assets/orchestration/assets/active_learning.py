@@ -3,7 +3,8 @@
 * ``image_scores`` (after ``uid_segmentations``): maskAL certainty of every segmented image by MC dropout of the
   current UID (backbone and RPN once per tile, the ROI heads ``STICKYPI_AL_PASSES`` times), table ``image_scores``;
 * ``tuboid_scores`` (after ``classifications``): margin, entropy, BALD and frame disagreement of every tuboid folder
-  by MC dropout of the current ITC, table ``tuboid_scores``;
+  by MC dropout of the current ITC, and the folders the day's taxon drift warnings point at, table
+  ``tuboid_scores``;
 * ``annotation_queue`` (unpartitioned, over all scored days): the next batch of images and tuboids under
   ``STICKYPI_AL_IMAGE_BUDGET`` / ``STICKYPI_AL_TUBOID_BUDGET`` from the mixes ``STICKYPI_AL_IMAGE_MIX`` /
   ``STICKYPI_AL_TUBOID_MIX``, their pre-annotations, and the statuses of what was asked before
@@ -29,8 +30,16 @@ from stickypi_assets.pipeline.al_rounds import STAGE, read_rounds, rounds_markdo
 from stickypi_assets.pipeline.annotation_queue import QueuePolicy, update_queue
 from stickypi_assets.pipeline.day_rows import DayRows
 from stickypi_assets.pipeline.image_scores import score_image_day
+from stickypi_assets.pipeline.taxon_drift import registered_validation
 from stickypi_assets.pipeline.tuboid_scores import score_tuboid_day
-from stickypi_assets.storage.tables import IMAGE_SCORES, SEGMENTED_IMAGES, TUBOID_SCORES, TUBOIDS, TableSpec
+from stickypi_assets.storage.tables import (
+    CLASSIFICATIONS,
+    IMAGE_SCORES,
+    SEGMENTED_IMAGES,
+    TUBOID_SCORES,
+    TUBOIDS,
+    TableSpec,
+)
 from stickypi_assets.storage.warehouse import PartitionKey
 
 GROUP = "active_learning"
@@ -120,11 +129,13 @@ def tuboid_scores(
 ) -> MaterializeResult:
     store = storage.object_store()
     classifier, _, version = itc_model.load()
-    passes = storage.settings().al_passes
+    passes, warehouse = storage.settings().al_passes, storage.warehouse()
+    validation = registered_validation(warehouse, version)  # the drift signals' reference, once per run
     metadata, last = _score_days(
         context, storage, TUBOIDS, TUBOID_SCORES,
-        lambda p, rows: score_tuboid_day(store, rows, classifier, version, device=p.device, day=p.date,
-                                         passes=passes, run_id=context.run.run_id),
+        lambda p, rows: score_tuboid_day(
+            store, rows, classifier, version, device=p.device, day=p.date, passes=passes, run_id=context.run.run_id,
+            classified=warehouse.read_partition_parquet(CLASSIFICATIONS.name, p), validation=validation),
         "tuboid",
     )  # fmt: skip
     contested = _top(last, "margin", False)

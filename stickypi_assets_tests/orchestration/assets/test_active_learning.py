@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from dagster import DagsterInstance, materialize
 
+from stickypi_assets.formats.labels import LabelMap
 from stickypi_assets.ml.itc.config import ItcConfig, save_config
 from stickypi_assets.ml.itc.model import ItcNet, save_checkpoint
+from stickypi_assets.ml.itc.validate import short_name
 from stickypi_assets.ml.uid.config import UidConfig
 from stickypi_assets.ml.uid.config import save_config as save_uid_config
 from stickypi_assets.ml.uid.model import MaskRCNNDetector
@@ -21,6 +23,7 @@ from stickypi_assets.orchestration.partitions import multi_partition_key
 from stickypi_assets.orchestration.resources import ModelResource, StickyPiStorage
 from stickypi_assets.pipeline.al_rounds import read_rounds
 from stickypi_assets.pipeline.annotation_queue import QueuePolicy, read_queue, update_queue
+from stickypi_assets.pipeline.taxon_drift import drift_asks, taxon_drift
 from stickypi_assets.storage.object_store import LocalObjectStore
 from stickypi_assets.synth import SynthConfig, generate
 from stickypi_assets.synth.tuboids import SYNTH_LABELS
@@ -91,6 +94,14 @@ def test_scores_after_the_stages_are_complete_and_replace_their_rows(chain):
     assert tsc.margin.between(0, 1).all() and tsc.frame_disagreement.notna().all()
     top = tsc.top_k.map(json.loads)
     assert all(len(t) == 3 and t[0]["pattern"] == p for t, p in zip(top, tsc.pattern, strict=True))
+    # the day's taxon drift warnings are the drift columns of the folders they point at
+    classified = wh.query("SELECT * FROM classifications")
+    names = [short_name(LabelMap.from_config(SYNTH_LABELS), k) for k in range(len(SYNTH_LABELS))]
+    asks = drift_asks(classified, taxon_drift(classified, None), names)  # a bundle folder: no registered validation
+    pointed = tsc[tsc.drift.notna()]
+    assert len(asks) and sorted(pointed["item"]) == sorted(asks.folder_id)
+    assert pointed.set_index("item").drift.to_dict() == pytest.approx(asks.set_index("folder_id").drift.to_dict())
+    assert tsc.drift_reason.notna().sum() == len(asks)
     # a re-run replaces the day's rows (same seeds: the same scores), never duplicates them
     kw = {"partition_key": chain["key"], "instance": chain["instance"], "resources": chain["resources"]}
     assert materialize([tuboid_scores], **kw).success
@@ -167,6 +178,20 @@ def test_queue_is_deterministic_and_reports_a_bad_mix(chain, tmp_path: Path):
     bad = QueuePolicy(budgets={"image": 4, "tuboid": 0}, mixes={"image": "maskal:lots", "tuboid": ""})
     with pytest.raises(ValueError, match="share is a number"):
         update_queue(chain["store"], wh, bad)
+
+
+def test_the_queue_asks_for_what_the_day_s_drift_points_at(chain, tmp_path: Path):
+    """The random-init ITC calls every tuboid of the day the catch-all: the drift sampler asks for the least sure."""
+    storage = chain["storage"]
+    wh = StickyPiStorage(store_url=str(chain["store"].root), warehouse_path=str(tmp_path / "w.duckdb"),
+                         published_path=str(tmp_path / "p.duckdb")).warehouse()  # fmt: skip
+    wh.write_partition("tuboid_scores", *_one_partition(storage, "tuboid_scores"))
+    policy = QueuePolicy(budgets={"image": 0, "tuboid": 3}, mixes={"image": "", "tuboid": "drift:1"})
+    new = update_queue(chain["store"], wh, policy).new
+    scores = wh.query("SELECT item, drift FROM tuboid_scores WHERE drift IS NOT NULL ORDER BY drift DESC, item")
+    assert set(new.sampler) == {"drift"} and len(new) == 3
+    assert new.score.tolist() == pytest.approx(scores.drift.head(3).tolist())
+    assert all(r.startswith("predictions collapse onto ") and "; predicted " in r for r in new.reason)
 
 
 def scores_versions(storage: StickyPiStorage) -> list[str]:
