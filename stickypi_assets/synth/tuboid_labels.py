@@ -50,10 +50,8 @@ class TuboidLabels:
     unlabelled: list[tuple[str, str]] = field(default_factory=list)
 
     def taxa(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for _, _, taxon, _ in self.labelled:
-            counts[taxon] = counts.get(taxon, 0) + 1
-        return dict(sorted(counts.items()))
+        """Labelled tuboids per taxon, by taxon name."""
+        return dict(sorted(Counter(taxon for _, _, taxon, _ in self.labelled).items()))
 
 
 @dataclass(frozen=True)

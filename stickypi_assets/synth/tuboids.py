@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,10 +113,8 @@ class SynthTuboids:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def taxa(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for t in self.written:
-            counts[t.taxon] = counts.get(t.taxon, 0) + 1
-        return dict(sorted(counts.items()))
+        """Written tuboids per taxon, by taxon name."""
+        return dict(sorted(Counter(t.taxon for t in self.written).items()))
 
 
 @dataclass
