@@ -27,11 +27,17 @@ class ModelState:
     n_labels: int
 
 
-def contradictions(previous: Sequence, current: Sequence) -> float:
-    """Share of items whose prediction differs between ``previous`` and ``current`` (same items, same order)."""
+def _paired(previous: Sequence, current: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """The two rounds' predictions as arrays; ``ValueError`` unless they are of the same items."""
     a, b = np.asarray(previous, dtype=object), np.asarray(current, dtype=object)
     if a.shape != b.shape:
         raise ValueError(f"predictions of different items: {a.shape} vs {b.shape}")
+    return a, b
+
+
+def contradictions(previous: Sequence, current: Sequence) -> float:
+    """Share of items whose prediction differs between ``previous`` and ``current`` (same items, same order)."""
+    a, b = _paired(previous, current)
     if a.size == 0:
         return 0.0
     return float(np.mean(a != b))
@@ -39,9 +45,7 @@ def contradictions(previous: Sequence, current: Sequence) -> float:
 
 def cohen_kappa(previous: Sequence, current: Sequence) -> float:
     """Cohen's κ = (p_o − p_e) / (1 − p_e) of two label sequences; 1.0 when both use one and the same label."""
-    a, b = np.asarray(previous, dtype=object), np.asarray(current, dtype=object)
-    if a.shape != b.shape:
-        raise ValueError(f"predictions of different items: {a.shape} vs {b.shape}")
+    a, b = _paired(previous, current)
     if a.size == 0:
         return 1.0
     labels = sorted(set(a.tolist()) | set(b.tolist()), key=repr)

@@ -6,9 +6,9 @@ by MC dropout of the current ITC (:func:`~stickypi_assets.active.scoring.tuboid_
 least confidence, the disagreement between the tuboid's own frames) and become rows of table ``tuboid_scores``
 keyed by folder id, the unit an annotator labels. A folder that cannot be read is a row with ``status='error'``.
 
-Given the day's ``classifications`` rows and the model's registered validation, the day's drift signals
-(:mod:`stickypi_assets.pipeline.taxon_drift`) become columns ``drift`` and ``drift_reason`` of the folders they point
-at (the annotation queue's ``drift`` sampler); the other folders have NULL there.
+Given the day's ``classifications`` rows and the model's registered validation, the drift signals of that model's
+predictions on the day (:mod:`stickypi_assets.pipeline.taxon_drift`) become columns ``drift`` and ``drift_reason``
+of the folders they point at (the annotation queue's ``drift`` sampler); the other folders have NULL there.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def score_tuboid_day(
         rows = ok.to_dict("records") + rows
     out = pd.DataFrame(rows)
     if len(out) and classified is not None and getattr(classifier, "label_map", None) is not None:
+        if len(classified) and "model_version" in classified:  # the signals of this model's predictions only
+            classified = classified[classified["model_version"] == model_version]
         out = _with_drift(out, classified, validation, classifier.label_map)
     if len(out):
         out = out.sort_values("item", kind="stable").reset_index(drop=True)

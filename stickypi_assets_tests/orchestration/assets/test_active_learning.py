@@ -244,3 +244,18 @@ def test_an_unreadable_tuboid_folder_is_an_error_row_and_the_others_are_scored(c
     bad = day.rows[day.rows.status == "error"].iloc[0]
     assert bad["folder_key"] == "tiled_tuboids/gone/nothing.0000/" and "ObjectNotFound" in bad["error"]
     assert day.errors == [("tiled_tuboids/gone/nothing.0000/", bad["error"])]
+
+
+def test_drift_comes_from_the_scoring_model_s_own_classifications(chain):
+    """Classifications by another model version (the day not yet re-classified) point at nothing."""
+    from stickypi_assets.pipeline.tuboid_scores import score_tuboid_day
+
+    wh = chain["storage"].warehouse()
+    tubs = wh.query("SELECT * FROM tuboids WHERE folder_key IS NOT NULL ORDER BY folder_id")
+    classified = wh.query("SELECT * FROM classifications")
+    classifier, _, version = chain["resources"]["itc_model"].load()
+    kw = {"device": DEVICE, "day": DAY, "passes": 2}
+    own = score_tuboid_day(chain["store"], tubs, classifier, version, classified=classified, **kw).rows
+    older = score_tuboid_day(chain["store"], tubs, classifier, version,
+                             classified=classified.assign(model_version="an-older-version"), **kw).rows  # fmt: skip
+    assert own.drift.notna().sum() == len(tubs) and older.drift.isna().all() and older.drift_reason.isna().all()
