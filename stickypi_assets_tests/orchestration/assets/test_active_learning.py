@@ -61,7 +61,7 @@ def chain(tmp_path_factory) -> dict:
     itc = root / "itc"
     itc_config = ItcConfig(labels=SYNTH_LABELS, backbone="resnet18", input_size=64, n_shots=4)
     save_config(itc_config, itc / "config" / "config.yaml")
-    torch.manual_seed(0)  # one random init everywhere: it calls the whole day the catch-all (the drift tests)
+    torch.manual_seed(0)  # one random init everywhere: it calls 96% of the day one taxon (the drift tests)
     save_checkpoint(ItcNet.from_config(itc_config), itc / "output" / "model_final.pth", itc_config)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("devices", [DEVICE])
@@ -183,7 +183,7 @@ def test_queue_is_deterministic_and_reports_a_bad_mix(chain, tmp_path: Path):
 
 
 def test_the_queue_asks_for_what_the_day_s_drift_points_at(chain, tmp_path: Path):
-    """The random-init ITC calls every tuboid of the day the catch-all: the drift sampler asks for the least sure."""
+    """The random-init ITC calls most of the day one taxon (a collapse): the drift sampler asks for the least sure."""
     storage = chain["storage"]
     wh = StickyPiStorage(store_url=str(chain["store"].root), warehouse_path=str(tmp_path / "w.duckdb"),
                          published_path=str(tmp_path / "p.duckdb")).warehouse()  # fmt: skip
