@@ -40,20 +40,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from stickypi_assets.active.report import compare, plan, report_curves, simulation_stage
+from stickypi_assets.active.report import add_comparison_options, compare, plan, report_curves, simulation_stage
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stage", choices=["itc", "uid"], default="itc", help="which model the annotator labels for")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (initial set, training)")
-    parser.add_argument("--rounds", type=int, help="annotation rounds after the initial set (itc 6, uid 3)")
-    parser.add_argument("--initial", type=int, help="initial random labels (itc 12 tuboids, uid 3 images)")
-    parser.add_argument("--batch", type=int, help="labels asked per round (itc 12, uid 3)")
-    parser.add_argument("--strategies", nargs="+", default=["random", "mix"],
-                        help="strategies to compare (itc: random margin mix; uid: random maskal mix)")  # fmt: skip
+    add_comparison_options(parser)
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/out/active_learning/<stage>)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--report", type=Path, nargs="+", metavar="CURVES_CSV",
                         help="only report the curves.csv of earlier runs together (e.g. seeds run side by side)")
     args = parser.parse_args()

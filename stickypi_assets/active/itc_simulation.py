@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from stickypi_assets.active.itc_mc import sample_inputs
-from stickypi_assets.active.mixes import DEFAULT_TUBOID_MIX, parse_mix
-from stickypi_assets.active.simulation import MixFactory
+from stickypi_assets.active.mixes import DEFAULT_TUBOID_MIX
+from stickypi_assets.active.simulation import MixFactory, SyntheticStage, strategies
 from stickypi_assets.active.uncertainty import all_scores
 from stickypi_assets.formats.tuboids import TuboidId
 from stickypi_assets.ml.itc.config import ItcConfig
@@ -85,23 +85,14 @@ def _tuboids(workdir: Path, name: str, deployment: SynthConfig, config: ItcConfi
     return sorted(data.train + data.validation, key=lambda i: i.tuboid_id)
 
 
-class ItcStage:
+class ItcStage(SyntheticStage):
     """:class:`~stickypi_assets.active.simulation.Stage` for the ITC (see the module docstring)."""
 
     metric = "macro_recall"
 
-    def __init__(
-        self,
-        workdir: str | Path,
-        *,
-        deployments: ItcDeployments = ItcDeployments(),
-        config: ItcConfig = SIM_ITC_CONFIG,
-        passes: int = 10,
-        dropout: float = 0.25,
-    ) -> None:
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config, self.passes, self.dropout = config, passes, dropout
+    def __init__(self, workdir: str | Path, *, deployments: ItcDeployments = ItcDeployments(),
+                 config: ItcConfig = SIM_ITC_CONFIG, passes: int = 10, dropout: float = 0.25) -> None:  # fmt: skip
+        super().__init__(workdir, config, passes, dropout)
         self.cache = TileCache(config.input_size, capacity=config.cache_tuboids)
         self.items = {i.tuboid_id: i for i in _tuboids(self.workdir, "pool", deployments.config(deployments.pool_seed),
                                                          config, self.cache)}  # fmt: skip
@@ -153,8 +144,4 @@ class ItcStage:
 
 def itc_mixes() -> dict[str, MixFactory]:
     """The strategies the benchmark compares (random is the baseline; ``mix`` is the queue's default)."""
-    return {
-        "random": lambda seed, labeled: parse_mix("random:1", "tuboids", seed=seed),
-        "margin": lambda seed, labeled: parse_mix("margin:1", "tuboids", seed=seed),
-        "mix": lambda seed, labeled: parse_mix(DEFAULT_TUBOID_MIX, "tuboids", seed=seed, labeled=labeled),
-    }
+    return strategies("tuboids", "margin", DEFAULT_TUBOID_MIX)

@@ -7,6 +7,7 @@ what it measured), ``summary.json`` and ``learning_curves.png`` under the output
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,19 @@ def simulation_stage(stage: str, workdir: Path) -> tuple[Stage, Mapping[str, Mix
 
         return UidStage(workdir), uid_mixes(), "images"
     raise ValueError(f"no simulation for stage {stage!r} (itc or uid)")
+
+
+def add_comparison_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a comparison (stage, seeds, plan, strategies, threads), one list for the CLI and benchmark."""
+    parser.add_argument("--stage", choices=["itc", "uid"], default="itc", help="which model is annotated for (itc)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
+    parser.add_argument("--rounds", type=int, help="annotation rounds after the initial set (default itc 6, uid 3)")
+    parser.add_argument("--initial", type=int, help="initial random labels (default itc 12 tuboids, uid 3 images)")
+    parser.add_argument("--batch", type=int, help="labels asked per round (default itc 12, uid 3)")
+    parser.add_argument("--strategies", nargs="+", default=["random", "mix"],
+                        help="strategies compared with random (itc: random margin mix; uid: random maskal mix; "
+                             "default random mix)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
 
 
 def plan(stage: str, rounds: int | None, initial: int | None, batch: int | None) -> tuple[int, int, int]:

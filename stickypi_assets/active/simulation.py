@@ -16,11 +16,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from stickypi_assets.active.mixes import parse_mix
 from stickypi_assets.active.samplers import RandomSampler
 from stickypi_assets.active.selection import MixEntry, select_batch
 
@@ -40,6 +42,16 @@ class Stage(Protocol):
     def evaluate(self, model: Any) -> dict[str, float]: ...
 
     def score(self, model: Any, unlabeled: Sequence[str], labeled: Sequence[str], seed: int) -> pd.DataFrame: ...
+
+
+class SyntheticStage:
+    """What the ITC and UID stages share: a work folder (their deployments and each round's bundle) and the
+    MC-dropout settings of their scores."""
+
+    def __init__(self, workdir: str | Path, config: Any, passes: int, dropout: float) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config, self.passes, self.dropout = config, passes, dropout
 
 
 @dataclass
@@ -63,6 +75,16 @@ class RoundResult:
 
 
 MixFactory = Callable[[int, Sequence[str]], Sequence[MixEntry | tuple]]
+
+
+def strategies(kind: str, uncertainty: str, default_mix: str) -> dict[str, MixFactory]:
+    """What a comparison runs for ``kind`` (images or tuboids): ``random`` (the baseline), the ``uncertainty``
+    sampler alone, and ``mix``, the annotation queue's default."""
+    return {
+        "random": lambda seed, labeled: parse_mix("random:1", kind, seed=seed),
+        uncertainty: lambda seed, labeled: parse_mix(f"{uncertainty}:1", kind, seed=seed),
+        "mix": lambda seed, labeled: parse_mix(default_mix, kind, seed=seed, labeled=labeled),
+    }
 
 
 def run_strategy(

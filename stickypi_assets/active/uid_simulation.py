@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stickypi_assets.active.mixes import DEFAULT_IMAGE_MIX, parse_mix
+from stickypi_assets.active.mixes import DEFAULT_IMAGE_MIX
 from stickypi_assets.active.scoring import PoolImage, score_images
-from stickypi_assets.active.simulation import MixFactory
+from stickypi_assets.active.simulation import MixFactory, SyntheticStage, strategies
 from stickypi_assets.active.uid_mc import McDropoutMaskRCNN
 from stickypi_assets.formats.names import parse_stem
 from stickypi_assets.formats.uid_svg import read_uid_svg
@@ -78,25 +78,15 @@ def _images(workdir: Path, name: str, deployment: SynthConfig, config: UidConfig
     return images
 
 
-class UidStage:
+class UidStage(SyntheticStage):
     """:class:`~stickypi_assets.active.simulation.Stage` for the UID (see the module docstring)."""
 
     metric = "f1"
 
-    def __init__(
-        self,
-        workdir: str | Path,
-        *,
-        deployments: UidDeployments = UidDeployments(),
-        config: UidConfig = SIM_UID_CONFIG,
-        passes: int = 6,
-        dropout: float = 0.25,
-        mask_share: float = 0.2,
-        device: str = "cpu",
-    ) -> None:
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config, self.passes, self.dropout = config, passes, dropout
+    def __init__(self, workdir: str | Path, *, deployments: UidDeployments = UidDeployments(),
+                 config: UidConfig = SIM_UID_CONFIG, passes: int = 6, dropout: float = 0.25, mask_share: float = 0.2,
+                 device: str = "cpu") -> None:  # fmt: skip
+        super().__init__(workdir, config, passes, dropout)
         self.mask_share, self.device = mask_share, device
         pool_deployment = deployments.config(deployments.pool_seed, deployments.pool_devices)
         pool = _images(self.workdir, "pool", pool_deployment, config)
@@ -148,8 +138,4 @@ class UidStage:
 
 def uid_mixes() -> dict[str, MixFactory]:
     """The strategies the benchmark compares (random is the baseline; ``mix`` is the queue's default)."""
-    return {
-        "random": lambda seed, labeled: parse_mix("random:1", "images", seed=seed),
-        "maskal": lambda seed, labeled: parse_mix("maskal:1", "images", seed=seed),
-        "mix": lambda seed, labeled: parse_mix(DEFAULT_IMAGE_MIX, "images", seed=seed, labeled=labeled),
-    }
+    return strategies("images", "maskal", DEFAULT_IMAGE_MIX)

@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from stickypi_assets.active import DEFAULT_IMAGE_MIX, DEFAULT_TUBOID_MIX
+from stickypi_assets.active.report import add_comparison_options
 from stickypi_assets.cli.common import (
     DataError,
     UsageError,
@@ -236,15 +237,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                             "pre-annotations) from the scores in the warehouse")  # fmt: skip
     queue.set_defaults(func=_cmd_queue)
     sim = sub.add_parser("simulate", help="simulated annotator on synthetic deployments vs random sampling")
-    sim.add_argument("--stage", choices=["itc", "uid"], default="itc", help="which model is annotated for (itc)")
-    sim.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
-    sim.add_argument("--rounds", type=int, help="annotation rounds after the initial set (default itc 6, uid 3)")
-    sim.add_argument("--initial", type=int, help="initial random labels (default itc 12, uid 3)")
-    sim.add_argument("--batch", type=int, help="labels per round (default itc 12, uid 3)")
-    sim.add_argument("--strategies", nargs="+", default=["random", "mix"],
-                     help="strategies compared with random (itc: random margin mix; uid: random maskal mix; "
-                          "default random mix)")  # fmt: skip
+    add_comparison_options(sim)
     sim.add_argument("-o", "--out", default="benchmarks/out/active_learning", help="output folder")
-    sim.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     sim.set_defaults(func=_cmd_simulate)
     return al

@@ -183,17 +183,18 @@ def add_bundle_action(
     return parser
 
 
-def add_train_and_validate(
-    sub: argparse._SubParsersAction, stage: str, train, validate, *, train_help: str, data: str, restart: str,
-    validate_help: str, max_iter: str | None = None,
-) -> None:  # fmt: skip
-    """A stage's ``train`` (on ``<bundle>/config/config.yaml`` and ``data/<data>``; ``-r`` with the ``restart``
-    help, ``--max-iter`` when its help is given) and ``validate`` (a trained bundle into the ``--target`` folder)
-    actions, spelled the same for every stage (``stage`` is its short name: ``UID``, ``SIM``, ``ITC``)."""
-    bundle = f"{stage} bundle (config/config.yaml, data/{data})"
-    add_bundle_action(sub, "train", train, train_help, bundle=bundle, restart=restart, max_iter=max_iter)
-    trained = f"trained {stage} bundle"
-    add_bundle_action(sub, "validate", validate, validate_help, bundle=trained, target="output folder (created)")
+def add_train_and_validate(sub: argparse._SubParsersAction, stage: str, train, validate) -> None:
+    """A stage's ``train`` (on ``<bundle>/config/config.yaml`` and ``data/<data>``; ``-r`` and ``--max-iter``
+    where the stage has them) and ``validate`` (a trained bundle into the ``--target`` folder) actions, spelled the
+    same for every stage, with the help texts of its entry in the stage table (``stage``: ``uid``, ``sim``, ``itc``)."""
+    from stickypi_assets.ml.stages import get_stage
+
+    entry = get_stage(stage)
+    helps = entry.cli
+    bundle = f"{entry.title} bundle (config/config.yaml, data/{helps.data})"
+    add_bundle_action(sub, "train", train, helps.train, bundle=bundle, restart=helps.restart, max_iter=helps.max_iter)
+    trained = f"trained {entry.title} bundle"
+    add_bundle_action(sub, "validate", validate, helps.validate, bundle=trained, target="output folder (created)")
 
 
 def _in_existing_bundle(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

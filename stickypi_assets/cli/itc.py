@@ -57,10 +57,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         bundle="ITC bundle with output/model_final.pth", target="folder searched recursively for */metadata.txt",
         force="replace an existing results.csv",
     )
-    common.add_train_and_validate(
-        sub, "ITC", _cmd_train, _cmd_validate,
-        train_help="train on the bundle's data/ (tuboids + database.db; resumes by default)", data="",
-        restart="start from round 0 with fresh weights", max_iter="override the config's N_ROUNDS",
-        validate_help="confusion matrix, per-class scores and accuracy on the validation tuboids",
-    )
+    common.add_train_and_validate(sub, "itc", _cmd_train, _cmd_validate)
     return itc

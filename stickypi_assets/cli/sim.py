@@ -58,12 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         bundle="SIM bundle with output/model_final.pth", target="folder of one device's <device>.<datetime>.svg",
         force="replace an existing <target>/tuboids/",
     )
-    common.add_train_and_validate(
-        sim_sub, "SIM", _cmd_train, _cmd_validate,
-        train_help="three-stage training from the bundle's two-frame SVGs", data="*.svg",
-        restart="start from round 0 with fresh weights",
-        validate_help="results.json ({pred, gt}) and ROC AUC on validation pairs",
-    )
+    common.add_train_and_validate(sim_sub, "sim", _cmd_train, _cmd_validate)
     sca = sim_sub.add_parser("make-candidates", help="pre-grouped two-frame SVGs from consecutive annotated frames")
     sca.add_argument("-t", "--target", required=True,
                      help="folder of <device>.<datetime>.svg (a curated a_<stem>.svg replaces <stem>.svg)")

@@ -126,10 +126,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         target="folder searched recursively for *.jpg", force="overwrite <stem>.svg (a_<stem>.svg is never touched)",
     )
     pdir.add_argument("-n", "--de-novo", action="store_true", help="empty SVGs for annotating from scratch (no model)")
-    common.add_train_and_validate(
-        uid_sub, "UID", _cmd_train, _cmd_validate,
-        train_help="train the bundle's detector (resumes unless --restart-training)", data="*.svg",
-        restart="start from iteration 0", max_iter="override the config's MAX_ITER",
-        validate_help="precision/recall/mask AP on the bundle's validation SVGs",
-    )
+    common.add_train_and_validate(uid_sub, "uid", _cmd_train, _cmd_validate)
     return uid

@@ -58,15 +58,9 @@ def generate_sample(
     """Write a synthetic deployment (images + ground truth) into ``store``; returns the manifest summary."""
     from stickypi_assets.synth import SynthConfig, generate
 
-    config = SynthConfig(
-        devices=devices,
-        days=days,
-        start_date=start,
-        seed=seed,
-        width=size[0],
-        height=size[1],
-        corrupt_frames=corrupt,
-    )
+    width, height = size
+    config = SynthConfig(devices=devices, days=days, start_date=start, seed=seed, width=width, height=height,
+                         corrupt_frames=corrupt)  # fmt: skip
     return generate(config, store)
 
 

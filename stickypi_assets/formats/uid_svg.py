@@ -175,14 +175,8 @@ def _read_uid_document(data: bytes, name: str) -> UidSvg:
             polygon = ring_to_polygon(image.user_to_pixel(ring), name, shapes.label, k, warnings)
             if polygon is not None:
                 instances.append(shapes.instance(polygon))
-    return UidSvg(
-        jpeg_bytes=image.jpeg_bytes,
-        width=image.width,
-        height=image.height,
-        metadata=metadata,
-        instances=instances,
-        warnings=warnings,
-    )
+    return UidSvg(jpeg_bytes=image.jpeg_bytes, width=image.width, height=image.height, metadata=metadata,
+                  instances=instances, warnings=warnings)  # fmt: skip
 
 
 def write_uid_svg(doc: UidSvg, dest: str | Path | None = None) -> bytes:

@@ -47,6 +47,19 @@ class StageFunction:
 
 
 @dataclass(frozen=True)
+class StageCli:
+    """The help texts of a stage's ``stickypi <stage> train`` and ``validate`` (one spelling for every stage)."""
+
+    train: str
+    validate: str
+    #: Glob of the training files under ``<bundle>/data/`` (empty: the folder itself), for the bundle's help.
+    data: str
+    restart: str
+    #: Help of ``--max-iter``, for stages whose length the command line may override.
+    max_iter: str | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
     """One model stage. The three functions share one signature across stages:
 
@@ -78,6 +91,7 @@ class Stage:
     loader: StageFunction
     #: One line for the configuration reference (``docs/configuration.md``).
     config_summary: str
+    cli: StageCli
 
     @property
     def annotation_prefix(self) -> str:
@@ -129,6 +143,9 @@ STAGES: dict[str, Stage] = {
             validator=_fn("stickypi_assets.ml.uid.validate:validation_metrics"),
             loader=_fn("stickypi_assets.ml.uid.predict:load_detector"),
             config_summary="Detector, tiled inference, training.",
+            cli=StageCli(train="train the bundle's detector (resumes unless --restart-training)", data="*.svg",
+                         validate="precision/recall/mask AP on the bundle's validation SVGs",
+                         restart="start from iteration 0", max_iter="override the config's MAX_ITER"),
         ),
         Stage(
             name="sim", title="SIM", role="insect matcher", bundle_name=SIM_BUNDLE, config_class=SimConfig,
@@ -137,6 +154,9 @@ STAGES: dict[str, Stage] = {
             validator=_fn("stickypi_assets.ml.sim.train:validation_metrics"),
             loader=_fn("stickypi_assets.ml.sim.predict:load_matcher"),
             config_summary="Matcher network, three-stage training, tracking.",
+            cli=StageCli(train="three-stage training from the bundle's two-frame SVGs", data="*.svg",
+                         validate="results.json ({pred, gt}) and ROC AUC on validation pairs",
+                         restart="start from round 0 with fresh weights"),
         ),
         Stage(
             name="itc", title="ITC", role="tuboid classifier", bundle_name=ITC_BUNDLE, config_class=ItcConfig,
@@ -146,6 +166,9 @@ STAGES: dict[str, Stage] = {
             validator=_fn("stickypi_assets.ml.itc.validate:validation_metrics"),
             loader=_fn("stickypi_assets.ml.itc.predict:load_classifier"),
             config_summary="Labels, classifier network, training.",
+            cli=StageCli(train="train on the bundle's data/ (tuboids + database.db; resumes by default)", data="",
+                         validate="confusion matrix, per-class scores and accuracy on validation tuboids",
+                         restart="start from round 0 with fresh weights", max_iter="override the config's N_ROUNDS"),
         ),
     )
 }  # fmt: skip

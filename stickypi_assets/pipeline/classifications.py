@@ -74,8 +74,7 @@ def classify_device_day(
     classifier,
     model_version: str,
     *,
-    device: str,
-    day: date,
+    device: str, day: date,  # fmt: skip
     run_id: str | None = None,
 ) -> DayClassifications:
     """Classify the day's tuboid folders; ``classifier`` is an :class:`ItcClassifier` (or has ``classify``)."""

@@ -40,8 +40,7 @@ def score_tuboid_day(
     classifier,
     model_version: str,
     *,
-    device: str,
-    day: date,
+    device: str, day: date,  # fmt: skip
     passes: int = DEFAULT_PASSES,
     dropout: float = DEFAULT_DROPOUT,
     seed: int = 0,

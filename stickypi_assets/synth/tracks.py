@@ -303,8 +303,7 @@ class CardPopulation:
             sprite_seed=sprite_seed,
             sprite_ref=ref,
             arrival=t,
-            x=xy[0],
-            y=xy[1],
+            x=xy[0], y=xy[1],  # fmt: skip
             angle=float(rng.uniform(-180, 180)),
             radius=float(radius),
             struggle_s=struggle,

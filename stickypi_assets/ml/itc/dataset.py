@@ -264,11 +264,8 @@ class DatasetReport:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "databases": self.databases,
-            "n_rows": self.n_rows,
-            "n_annotated": self.n_annotated,
-            "n_folders": self.n_folders,
+        counts = {name: getattr(self, name) for name in ("databases", "n_rows", "n_annotated", "n_folders")}
+        return counts | {
             "skipped": [{"tuboid_id": t, "reason": r} for t, r in self.skipped],
             "disagreements": self.disagreements,
             "unannotated": len(self.unannotated),

@@ -90,12 +90,9 @@ def augment_tile(
     tile: np.ndarray,
     rng: np.random.Generator,
     *,
-    brightness: float = 0.5,
-    contrast: float = 0.5,
-    saturation: float = 0.5,
-    flip: bool = True,
-    rotate: bool = True,
-) -> np.ndarray:
+    brightness: float = 0.5, contrast: float = 0.5, saturation: float = 0.5,  # colour jitter (0 = off)
+    flip: bool = True, rotate: bool = True,
+) -> np.ndarray:  # fmt: skip
     """One randomly augmented copy of an RGB uint8 tile, same shape (see the module docstring)."""
     size = tile.shape[0]
     x = tile.astype(np.float32)

@@ -172,17 +172,9 @@ def train(
 
 
 def _run(
-    net: ItcNet,
-    optimizer: torch.optim.Optimizer,
-    config: ItcConfig,
-    data: ItcData,
-    weights: Path,
-    result: TrainResult,
-    start: int,
-    device: torch.device,
-    progress: bool,
-    on_validation: Callable[[dict[str, Any]], None] | None,
-) -> None:
+    net: ItcNet, optimizer: torch.optim.Optimizer, config: ItcConfig, data: ItcData, weights: Path, result: TrainResult,
+    start: int, device: torch.device, progress: bool, on_validation: Callable[[dict[str, Any]], None] | None,
+) -> None:  # fmt: skip
     metrics_path = weights.parent / METRICS_FILE
     labels = [item.label for item in data.train]
     n_classes = data.label_map.n_classes

@@ -74,12 +74,8 @@ class WrittenTuboid:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "tuboid_id": self.tuboid_id,
-            "track_id": self.track_id,
-            "index": self.index,
-            "n_frames": self.n_frames,
-            "previous_frames": self.previous_frames,
+        fields = ("tuboid_id", "track_id", "index", "n_frames", "previous_frames")
+        return {field: getattr(self, field) for field in fields} | {
             "continued": self.previous_frames > 0,
             "open": self.open,
             "first_datetime": format_datetime(self.first_datetime),

@@ -54,13 +54,14 @@ def keep_tile_detections(det: TileDetections, tile: Tile, config: UidConfig) -> 
     margin = config.edge_margin
     keep = det.scores > config.score_threshold
     keep &= ((x2 - x1) > min_size) | ((y2 - y1) > min_size)
-    if tile.inner_left:
+    inner = tile.inner_edges
+    if inner.left:
         keep &= x1 > margin
-    if tile.inner_right:
+    if inner.right:
         keep &= x2 < tile.width - margin
-    if tile.inner_top:
+    if inner.top:
         keep &= y1 > margin
-    if tile.inner_bottom:
+    if inner.bottom:
         keep &= y2 < tile.height - margin
     return np.flatnonzero(keep)
 

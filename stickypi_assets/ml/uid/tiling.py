@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,6 +32,15 @@ def tile_offsets(size: int, tile: int, overlap: int) -> list[int]:
     offsets = [k * stride for k in range(n - 1)]
     offsets.append(size - tile)  # flush with the edge (the original stopped at (n - 1) * stride)
     return offsets
+
+
+class InnerEdges(NamedTuple):
+    """A tile's borders, True where a neighbour tile shares it."""
+
+    left: bool
+    top: bool
+    right: bool
+    bottom: bool
 
 
 @dataclass(frozen=True)
@@ -56,20 +66,9 @@ class Tile:
         return self.row * self.n_cols + self.col
 
     @property
-    def inner_left(self) -> bool:
-        return self.col > 0
-
-    @property
-    def inner_right(self) -> bool:
-        return self.col < self.n_cols - 1
-
-    @property
-    def inner_top(self) -> bool:
-        return self.row > 0
-
-    @property
-    def inner_bottom(self) -> bool:
-        return self.row < self.n_rows - 1
+    def inner_edges(self) -> InnerEdges:
+        """Which borders are shared with a neighbour tile (truncated detections there are dropped)."""
+        return InnerEdges(self.col > 0, self.row > 0, self.col < self.n_cols - 1, self.row < self.n_rows - 1)
 
     def window(self) -> tuple[slice, slice]:
         """``(rows, cols)`` slices selecting the tile from an ``(H, W, ...)`` array."""

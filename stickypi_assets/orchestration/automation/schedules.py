@@ -10,20 +10,19 @@ from dagster import DefaultScheduleStatus, ScheduleDefinition, build_schedule_fr
 
 from stickypi_assets.orchestration.automation.jobs import annotation_queue_job, pipeline_job, scoring_job
 
-daily_pipeline_schedule = build_schedule_from_partitioned_job(
-    pipeline_job,
-    hour_of_day=1,
-    minute_of_hour=30,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="At 01:30 UTC: yesterday's device-day of every known device through the whole chain.",
-)
 
-daily_scoring_schedule = build_schedule_from_partitioned_job(
-    scoring_job,
-    hour_of_day=3,
-    minute_of_hour=30,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="At 03:30 UTC: yesterday's device-days scored for annotation (after the chain).",
+def _daily(job, hour: int, description: str) -> ScheduleDefinition:
+    """Yesterday's partitions of ``job`` at ``hour``:30 UTC, running from the start (one run key per partition)."""
+    return build_schedule_from_partitioned_job(
+        job, hour_of_day=hour, minute_of_hour=30, default_status=DefaultScheduleStatus.RUNNING, description=description
+    )
+
+
+daily_pipeline_schedule = _daily(
+    pipeline_job, 1, "At 01:30 UTC: yesterday's device-day of every known device through the whole chain."
+)
+daily_scoring_schedule = _daily(
+    scoring_job, 3, "At 03:30 UTC: yesterday's device-days scored for annotation (after the chain)."
 )
 
 annotation_queue_schedule = ScheduleDefinition(

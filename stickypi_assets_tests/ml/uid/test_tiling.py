@@ -53,7 +53,7 @@ def test_small_axis_gets_one_shorter_tile():
     tiles = plan_tiles(300, 200, 512, 100)
     assert len(tiles) == 1
     assert (tiles[0].width, tiles[0].height) == (300, 200)
-    assert not (tiles[0].inner_left or tiles[0].inner_right or tiles[0].inner_top or tiles[0].inner_bottom)
+    assert not any(tiles[0].inner_edges)
 
 
 def test_grid_positions_flag_inner_borders_row_major():
@@ -61,9 +61,9 @@ def test_grid_positions_flag_inner_borders_row_major():
     assert [t.index for t in tiles] == list(range(12))
     assert [(t.x, t.y) for t in tiles[:5]] == [(0, 0), (522, 0), (1044, 0), (1568, 0), (0, 460)]
     first, middle, last = tiles[0], tiles[5], tiles[-1]
-    assert (first.inner_left, first.inner_top, first.inner_right, first.inner_bottom) == (False, False, True, True)
-    assert (middle.inner_left, middle.inner_top, middle.inner_right, middle.inner_bottom) == (True, True, True, True)
-    assert (last.inner_left, last.inner_top, last.inner_right, last.inner_bottom) == (True, True, False, False)
+    assert first.inner_edges == (False, False, True, True)
+    assert middle.inner_edges == (True, True, True, True)
+    assert last.inner_edges == (True, True, False, False)
 
 
 def test_invalid_arguments_raise():
