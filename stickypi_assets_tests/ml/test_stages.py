@@ -25,6 +25,7 @@ def _keyword_params(fn) -> set[str]:
 def test_entry_is_complete(stage: Stage):
     assert STAGES[stage.name] is stage and stage.name.isidentifier() and stage.name == stage.name.lower()
     assert stage.title and stage.role and stage.annotations and stage.config_summary
+    assert stage.cli.train and stage.cli.validate and stage.cli.restart  # its train/validate commands' help
     assert stage.annotation_prefix == f"annotations/{stage.name}/"
     assert stage.model_asset == f"{stage.name}_model"
     assert stage.bundle_variable == f"STICKYPI_{stage.name.upper()}_BUNDLE"
