@@ -28,9 +28,10 @@ from shapely.geometry import Polygon
 from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.formats.names import format_datetime
 from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
+from stickypi_assets.ml.uid.change import ChangeAwarePredictor
 from stickypi_assets.ml.uid.config import BUNDLE_NAME, UidConfig
 from stickypi_assets.ml.uid.detector import Detector
-from stickypi_assets.ml.uid.predict import PredictTimings, decode_jpeg, predict_image
+from stickypi_assets.ml.uid.predict import PredictTimings, decode_jpeg
 from stickypi_assets.storage.keys import uid_annotation_day_prefix, uid_annotation_key
 from stickypi_assets.storage.object_store import ObjectStore
 
@@ -58,10 +59,12 @@ class DaySegmentation:
 
 
 def instance_rows(
-    instances: list[Instance], *, device: str, day: date, when, image_key: str, stem: str, version: str, run_id
-) -> list[dict]:
+    instances: list[Instance], *, device: str, day: date, when, image_key: str, stem: str, version: str, run_id,
+    carried_from: list[str | None] | None = None,
+) -> list[dict]:  # fmt: skip
     rows = []
-    for i, inst in enumerate(instances):
+    carried_from = carried_from if carried_from is not None else [None] * len(instances)
+    for i, (inst, source) in enumerate(zip(instances, carried_from, strict=True)):
         x, y, w, h = inst.bbox
         cx, cy = inst.centroid
         rows.append(
@@ -81,6 +84,7 @@ def instance_rows(
                 "centroid_x": float(cx),
                 "centroid_y": float(cy),
                 "score": None if inst.score is None else float(inst.score),
+                "carried_from": source,
                 "model_version": version,
                 "run_id": run_id,
             }
@@ -100,8 +104,10 @@ def segment_device_day(
     run_id: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DaySegmentation:
-    """Segment every usable image of ``images`` (rows of table ``images`` for one device-day)."""
+    """Segment every usable image of ``images`` (rows of table ``images`` for one device-day), in time order,
+    re-running the detector only on the tiles that changed (:mod:`stickypi_assets.ml.uid.change`)."""
     timings = PredictTimings()
+    predictor = ChangeAwarePredictor(detector, config)
     found_rows: list[dict] = []
     image_rows: list[dict] = []
     errors: list[tuple[str, str]] = []
@@ -117,6 +123,9 @@ def segment_device_day(
             "status": "ok",
             "error": None,
             "n_instances": None,
+            "n_tiles": None,
+            "tiles_run": None,
+            "full_pass": None,
             "seconds": None,
             "model_version": model_version,
             "run_id": run_id,
@@ -130,7 +139,8 @@ def segment_device_day(
             t_dec = time.perf_counter()
             image = decode_jpeg(data)
             timings.decode += time.perf_counter() - t_dec
-            found = predict_image(detector, image, config, timings=timings)
+            frame = predictor.predict(image, row.object_key, timings=timings)
+            found = frame.instances
             dt_text = format_datetime(row.datetime.to_pydatetime())  # UTC, whatever the timestamp's zone
             stem = f"{device}.{dt_text}"
             doc = UidSvg(
@@ -149,19 +159,13 @@ def segment_device_day(
             key = uid_annotation_key(device, stem)
             store.put_bytes(key, write_uid_svg(doc), content_type="image/svg+xml")
             written.add(key)
-            found_rows += instance_rows(
-                found,
-                device=device,
-                day=day,
-                when=row.datetime,
-                image_key=row.object_key,
-                stem=stem,
-                version=model_version,
-                run_id=run_id,
-            )
-            image_rows.append(
-                base | {"svg_key": key, "n_instances": len(found), "seconds": time.perf_counter() - t0}
-            )
+            found_rows += instance_rows(found, device=device, day=day, when=row.datetime, image_key=row.object_key,
+                                        stem=stem, version=model_version, run_id=run_id,
+                                        carried_from=frame.carried_from)  # fmt: skip
+            image_rows.append(base | {
+                "svg_key": key, "n_instances": len(found), "n_tiles": frame.n_tiles, "tiles_run": len(frame.tiles_run),
+                "full_pass": frame.full_pass, "seconds": time.perf_counter() - t0,
+            })  # fmt: skip
         except Exception as exc:  # one bad image never kills the day: record it, go on
             message = f"{type(exc).__name__}: {exc}"
             log.warning("UID failed on %s: %s", row.object_key, message)

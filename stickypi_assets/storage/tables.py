@@ -101,6 +101,9 @@ INSTANCES = TableSpec(
         Column("centroid_x", "DOUBLE", pa.float64(), "centroid x (px)"),
         Column("centroid_y", "DOUBLE", pa.float64(), "centroid y (px)"),
         Column("score", "DOUBLE", pa.float64(), "detector confidence in [0, 1] (used by active learning)"),
+        Column("carried_from", "VARCHAR", pa.string(),
+               "image_key of the earlier frame whose detector pass found it, carried over because its tile had not "
+               "changed (change-aware inference); NULL: found on this frame"),
         *_provenance("UID"),
     ),
 )
@@ -115,6 +118,11 @@ SEGMENTED_IMAGES = TableSpec(
         Column("status", "VARCHAR", pa.string(), "'ok', 'error' (inference failed) or 'skipped' (image unusable)"),
         Column("error", "VARCHAR", pa.string(), "why (NULL when ok)"),
         Column("n_instances", "INTEGER", pa.int32(), "number of instances found"),
+        Column("n_tiles", "INTEGER", pa.int32(), "inference tiles of the frame"),
+        Column("tiles_run", "INTEGER", pa.int32(),
+               "tiles the detector ran on (the others had not changed: their detections were carried over)"),
+        Column("full_pass", "VARCHAR", pa.string(),
+               "why every tile ran (first frame, every N frames, illumination change); NULL: only changed tiles"),
         Column("seconds", "DOUBLE", pa.float64(), "decode + model + post-processing time for the image"),
         *_provenance("UID"),
     ),

@@ -140,6 +140,25 @@ class UidConfig(BundleConfig):
     #: mask without dilation gives back polygons of the annotated size.
     mask_dilation: int = 0
 
+    # -- change-aware inference over a device-day (see stickypi_assets.ml.uid.change) -----------------------
+    #: Re-run the detector only on the tiles that changed since they were last run, carrying over the
+    #: detections of the others (a card changes little in 20 minutes). False = every tile of every frame.
+    change_aware: bool = True
+    #: Frames are compared as grey thumbnails this many times smaller than the image (area averaging, so
+    #: JPEG noise averages out), each divided by its median (a global change of brightness is not a change).
+    change_downscale: int = 4
+    #: A thumbnail pixel has changed when it is darker or brighter than every reference pixel around it (3 x 3,
+    #: so a camera shake of a pixel or two is no change), or the reverse (an insect gone), by more than this
+    #: share of the frame's median brightness.
+    change_pixel_threshold: float = 0.2
+    #: Changed thumbnail pixels that make a tile changed (2 at ``CHANGE_DOWNSCALE`` 4: a dark insect ~6 px long).
+    change_min_pixels: int = 2
+    #: A full pass (every tile) at least every this many frames, whatever changed.
+    change_full_every: int = 12
+    #: A full pass when the frame's median brightness differs from that of the last full pass by more than
+    #: this share (the night flash, dawn, a cloud): the comparison is rebased on the new lighting.
+    change_illumination: float = 0.15
+
     # -- validation --------------------------------------------------------------------------------------
     #: IoU at or above which a prediction can match a ground-truth polygon (original ``validate``: 0.33).
     match_iou: float = 0.33
@@ -261,7 +280,8 @@ class UidConfig(BundleConfig):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 problems.append(f"{key.upper()} must be in [0, 1]")
         positive = ("fpn_channels", "box_head_dim", "mask_head_channels", "crop_size", "ims_per_batch")
-        positive += ("tile_batch_size", "checkpoint_period", "test_period")
+        positive += ("tile_batch_size", "checkpoint_period", "test_period", "change_downscale", "change_min_pixels")
+        positive += ("change_full_every", "change_pixel_threshold", "change_illumination")
         for key in positive:
             if getattr(self, key) <= 0:
                 problems.append(f"{key.upper()} must be > 0")

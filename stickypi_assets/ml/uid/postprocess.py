@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import shapely
 
+from stickypi_assets.formats.annotations import DEFAULT_FILL, Instance
 from stickypi_assets.ml.uid.config import UidConfig
 from stickypi_assets.ml.uid.detector import TileDetections
 from stickypi_assets.ml.uid.tiling import Tile
@@ -242,3 +243,14 @@ def merge_candidates(candidates: Sequence[Candidate], iou_threshold: float) -> l
     for k in range(len(ranked)):
         kept[k] = not any(kept[a] for a in suppressors.get(k, ()))
     return [c for c, keep in zip(ranked, kept, strict=True) if keep]
+
+
+def candidates_to_instances(merged: Sequence[Candidate], config: UidConfig) -> list[Instance]:
+    """Merged candidates as :class:`Instance` objects with the class name and stroke colour of ``config.classes``,
+    fill ``#ff0000``, value 0 and the detector's score (in the candidates' order)."""
+    names, palette = config.class_names, config.palette
+    return [
+        Instance(polygon=c.polygon, stroke=palette[names[c.label]], name=names[c.label], fill=DEFAULT_FILL, value=0,
+                 score=c.score)
+        for c in merged
+    ]  # fmt: skip

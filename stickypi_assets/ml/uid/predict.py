@@ -20,14 +20,15 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from stickypi_assets.formats.annotations import DEFAULT_FILL, Instance
+from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.formats.names import InvalidImageName, format_datetime, parse_image_name
 from stickypi_assets.formats.split import md5_bytes
 from stickypi_assets.formats.uid_svg import UidSvg, write_uid_svg
 from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
+from stickypi_assets.ml.uid.change import ChangeAwarePredictor
 from stickypi_assets.ml.uid.config import BUNDLE_NAME, UidConfig, bundle_config
 from stickypi_assets.ml.uid.detector import BUILTIN_DETECTOR, Detector, detector_factory
-from stickypi_assets.ml.uid.postprocess import merge_candidates, tile_candidates
+from stickypi_assets.ml.uid.postprocess import candidates_to_instances, merge_candidates, tile_candidates
 from stickypi_assets.ml.uid.tiling import iter_tile_batches, pad_image, plan_tiles
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ class PredictTimings:
     model: float = 0.0
     postprocess: float = 0.0
     images: int = 0
+    #: Tiles the detector ran on, and tiles whose detections change-aware inference carried over instead.
     tiles: int = 0
+    tiles_carried: int = 0
 
     @property
     def total(self) -> float:
@@ -77,20 +80,7 @@ def predict_image(
         model_s += t1 - t0
         post_s += time.perf_counter() - t1
     t1 = time.perf_counter()
-    merged = merge_candidates(candidates, config.merge_iou)
-    names = config.class_names
-    palette = config.palette
-    instances = [
-        Instance(
-            polygon=c.polygon,
-            stroke=palette[names[c.label]],
-            name=names[c.label],
-            fill=DEFAULT_FILL,
-            value=0,
-            score=c.score,
-        )
-        for c in merged
-    ]
+    instances = candidates_to_instances(merge_candidates(candidates, config.merge_iou), config)
     if timings is not None:
         timings.model += model_s
         timings.postprocess += post_s + time.perf_counter() - t1
@@ -241,6 +231,9 @@ def predict_dir(
     config = config or (bundle_config(bundle_dir) if bundle_dir is not None else UidConfig())
     result = PredictDirResult()
     jpegs = list(iter_jpegs(target))
+    # the frames of one device in one folder, in name (= time) order, re-run only the tiles that changed
+    predictor = None if de_novo else ChangeAwarePredictor(detector, config)
+    sequence: tuple[Path, str | None] | None = None
     bar = tqdm(jpegs, desc="uid predict-dir", unit="jpg", disable=not progress, file=sys.stderr)
     for jpg in bar:
         out = jpg.with_suffix(".svg")
@@ -251,8 +244,13 @@ def predict_dir(
         try:
             data = jpg.read_bytes()
             image = decode_jpeg(data)
-            instances = [] if de_novo else predict_image(detector, image, config)
             metadata = image_metadata(jpg, data, version)
+            instances = []
+            if predictor is not None:
+                if sequence != (jpg.parent, metadata["device"]) or metadata["device"] is None:
+                    sequence = (jpg.parent, metadata["device"])
+                    predictor.reset()
+                instances = predictor.predict(image, jpg.name).instances
             if de_novo:
                 metadata.pop("algo_name")
                 metadata.pop("algo_version")

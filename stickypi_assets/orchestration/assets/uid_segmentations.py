@@ -24,7 +24,8 @@ from stickypi_assets.storage.tables import IMAGES, INSTANCES, SEGMENTED_IMAGES
     description=(
         "Insect instances per image (UID, Mask R-CNN, tiled at full resolution): one annotation SVG per image under "
         "uid_annotations/<device>/, rows in `instances` (polygon, bbox, area, score, model_version) and one row "
-        "per image in `segmented_images`. An image that fails is recorded, not fatal."
+        "per image in `segmented_images`. Tiles unchanged since an earlier frame keep that frame's detections "
+        "(change-aware inference: `carried_from`, `tiles_run`). An image that fails is recorded, not fatal."
     ),
 )
 def uid_segmentations(
@@ -33,7 +34,7 @@ def uid_segmentations(
     warehouse, store = storage.warehouse(), storage.object_store()
     detector, config, version = uid_model.load()
     tally = StatusTally({"ok": "n_images", "error": "n_failed_images", "skipped": "n_skipped_images"})
-    n_instances, seconds = 0, 0.0
+    n_instances, seconds, tiles_run, tiles_carried = 0, 0.0, 0, 0
     hours: list[int] = []
     prefixes: list[str] = []
     with warehouse.deferred_publish():  # one publish for all days of a range run
@@ -47,6 +48,7 @@ def uid_segmentations(
             tally.add(day)
             n_instances += len(day.instances)
             seconds += day.timings.total
+            tiles_run, tiles_carried = tiles_run + day.timings.tiles, tiles_carried + day.timings.tiles_carried
             if len(day.instances):
                 hours += day.instances["datetime"].dt.tz_convert("UTC").dt.hour.tolist()
             prefixes.append(uid_annotation_day_prefix(partition.device, partition.date))
@@ -61,6 +63,8 @@ def uid_segmentations(
             "n_instances": n_instances,
             **tally.metadata(),
             "seconds_per_image": per_item(seconds, tally["ok"], 3),
+            # change-aware inference: the share of tiles whose detections were carried over from an earlier frame
+            "tiles_carried_over": per_item(tiles_carried, tiles_run + tiles_carried, 3),
             "model_version": version,
             "failures": problems_markdown(tally.errors),
             "instances_per_hour": hourly_bars_markdown(hours, "instances per UTC hour"),
