@@ -22,7 +22,9 @@ from stickypi_assets_tests.ml.uid.helpers import BlobDetector, rectangle, synthe
 CONFIG = UidConfig(score_threshold=0.5, tile_size=320, tile_overlap=64, original_image_padding=16)
 W, H = 640, 480
 # in tile 0; in tiles 0 and 1; in tile 5; in tile 3
-INSECTS = [rectangle(30, 30, 28, 16), rectangle(220, 60, 26, 14), rectangle(540, 400, 30, 18), rectangle(80, 420, 22, 22)]
+INSECTS = [
+    rectangle(30, 30, 28, 16), rectangle(220, 60, 26, 14), rectangle(540, 400, 30, 18), rectangle(80, 420, 22, 22),
+]  # fmt: skip
 
 
 def jpeg_round_trip(image: np.ndarray, quality: int = 90) -> np.ndarray:
