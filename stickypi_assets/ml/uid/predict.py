@@ -219,6 +219,8 @@ def predict_dir(
     One bad JPEG (unreadable, corrupt, or failing in the model) is logged as a warning and recorded in
     ``failed``; the others are still processed. SVGs are written atomically (temporary file, then rename),
     so a failure never leaves half a file. ``progress`` shows a progress bar (one step per JPEG) on stderr.
+    The JPEGs of one device in one folder run in name (= time) order through change-aware inference
+    (:mod:`stickypi_assets.ml.uid.change`: only the tiles that changed are re-run; ``CHANGE_AWARE: false`` = all).
     """
     target = Path(target)
     if not target.is_dir():
