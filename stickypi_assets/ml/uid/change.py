@@ -33,8 +33,8 @@ import numpy as np
 from stickypi_assets.formats.annotations import Instance
 from stickypi_assets.ml.uid.config import UidConfig
 from stickypi_assets.ml.uid.detector import Detector
-from stickypi_assets.ml.uid.postprocess import Candidate, candidates_to_instances, merge_candidates, tile_candidates
-from stickypi_assets.ml.uid.tiling import Tile, iter_tile_batches, pad_image, plan_tiles
+from stickypi_assets.ml.uid.postprocess import Candidate, candidates_to_instances, detect_tiles, merge_candidates
+from stickypi_assets.ml.uid.tiling import Tile, pad_image, plan_tiles
 
 
 @dataclass
@@ -130,22 +130,13 @@ class ChangeAwarePredictor:
             raise ValueError(f"expected a BGR (H, W, 3) image, got shape {image.shape}")
         config = self.config
         height, width = image.shape[:2]
-        padding = config.original_image_padding
-        padded = pad_image(image, padding)
+        padded = pad_image(image, config.original_image_padding)
         tiles = plan_tiles(padded.shape[1], padded.shape[0], config.tile_size, config.tile_overlap)
-        thumb, median = thumbnail(image, config.change_downscale)
+        # no thumbnail when every frame gets a full pass anyway
+        thumb, median = thumbnail(image, config.change_downscale) if config.change_aware else (None, 1.0)
         reason = self._full_pass_reason((width, height), median)
         run = tiles if reason else [t for t in tiles if self._changed(t, thumb)]
-        fresh: dict[int, list[Candidate]] = {}
-        model_s = post_s = 0.0
-        for batch, views in iter_tile_batches(padded, run, config.tile_batch_size):
-            t0 = time.perf_counter()
-            detections = self.detector.predict_batch(views)
-            t1 = time.perf_counter()
-            for tile, det in zip(batch, detections, strict=True):
-                fresh[tile.index] = tile_candidates(det, tile, config, padding=padding, image_size=(width, height))
-            model_s += t1 - t0
-            post_s += time.perf_counter() - t1
+        fresh, model_s, post_s = detect_tiles(self.detector, padded, run, config, (width, height))
         # every tile it had to run has run: only now does the frame become the state
         t1 = time.perf_counter()
         if reason:
@@ -156,7 +147,8 @@ class ChangeAwarePredictor:
         for tile in run:
             self._candidates[tile.index] = fresh[tile.index]
             self._source[tile.index] = frame_id
-            self._reference[tile.index] = self._window(tile, thumb).copy()
+            if thumb is not None:
+                self._reference[tile.index] = self._window(tile, thumb).copy()
         candidates = [c for tile in tiles for c in self._candidates.get(tile.index, [])]
         merged = merge_candidates(candidates, config.merge_iou)
         carried = [None if self._source[c.tile_index] == frame_id else self._source[c.tile_index] for c in merged]

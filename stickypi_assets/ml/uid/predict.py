@@ -28,8 +28,8 @@ from stickypi_assets.ml.bundles import WEIGHTS_RELPATH
 from stickypi_assets.ml.uid.change import ChangeAwarePredictor
 from stickypi_assets.ml.uid.config import BUNDLE_NAME, UidConfig, bundle_config
 from stickypi_assets.ml.uid.detector import BUILTIN_DETECTOR, Detector, detector_factory
-from stickypi_assets.ml.uid.postprocess import candidates_to_instances, merge_candidates, tile_candidates
-from stickypi_assets.ml.uid.tiling import iter_tile_batches, pad_image, plan_tiles
+from stickypi_assets.ml.uid.postprocess import candidates_to_instances, detect_tiles, merge_candidates
+from stickypi_assets.ml.uid.tiling import pad_image, plan_tiles
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +69,9 @@ def predict_image(
     padding = config.original_image_padding
     padded = pad_image(image, padding)
     tiles = plan_tiles(padded.shape[1], padded.shape[0], config.tile_size, config.tile_overlap)
-    candidates = []
-    model_s = post_s = 0.0
-    for batch_tiles, views in iter_tile_batches(padded, tiles, config.tile_batch_size):
-        t0 = time.perf_counter()
-        detections = detector.predict_batch(views)
-        t1 = time.perf_counter()
-        for tile, det in zip(batch_tiles, detections, strict=True):
-            candidates.extend(tile_candidates(det, tile, config, padding=padding, image_size=(width, height)))
-        model_s += t1 - t0
-        post_s += time.perf_counter() - t1
+    found, model_s, post_s = detect_tiles(detector, padded, tiles, config, (width, height))
     t1 = time.perf_counter()
+    candidates = [c for tile in tiles for c in found[tile.index]]
     instances = candidates_to_instances(merge_candidates(candidates, config.merge_iou), config)
     if timings is not None:
         timings.model += model_s
