@@ -127,7 +127,7 @@ class McDropoutMaskRCNN:
             generator = torch.Generator(device=device).manual_seed(self.seed)
         tensors = [bgr_to_tensor(v, device) for v in views]
         image_list, _ = model.transform(tensors)
-        features = model.backbone(image_list.tensors)
+        features = self.detector.backbone_features(image_list.tensors)
         proposals, _ = model.rpn(image_list, features)
         sizes = image_list.image_sizes
         box_features = model.roi_heads.box_roi_pool(features, proposals, sizes)

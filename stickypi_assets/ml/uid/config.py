@@ -32,6 +32,7 @@ BUNDLE_NAME = "universal-insect-detector"
 BACKBONES = ("resnet18_fpn", "resnet34_fpn", "resnet50_fpn", "resnet101_fpn")
 PRETRAINED = ("none", "imagenet", "coco")
 OPTIMIZERS = ("sgd", "adamw")
+INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -133,6 +134,13 @@ class UidConfig(BundleConfig):
     #: Tiles per forward pass. 1 on CPU: batching 4 tiles of 1024 px gained no speed there but raised peak
     #: memory from 2.6 to 6 GB (ResNet-50, benchmarks/uid_inference.py); raise it on a GPU.
     tile_batch_size: int = 1
+    #: Precision of the backbone (ResNet + FPN, most of the forward pass) at inference: ``fp32``, ``bf16``,
+    #: ``fp16``, or ``auto`` = fp16 on CUDA, bf16 on a CPU that computes it natively (AMX or AVX512-BF16), else
+    #: fp32. The RPN and the box and mask heads always run in float32, so boxes keep full precision (bf16 has 8
+    #: bits of mantissa: 4 px at x = 1000). Training is not affected. See benchmarks/uid_inference.py.
+    inference_precision: str = "auto"
+    #: Run the backbone in channels-last (NHWC) memory layout at inference, which oneDNN and cuDNN convolve faster.
+    channels_last: bool = True
     #: Douglas-Peucker epsilon as a fraction of the contour perimeter.
     polygon_epsilon: float = 0.006
     #: 3x3 dilations of the binary mask before tracing. The original dilated once; 0 is right here because
@@ -264,6 +272,8 @@ class UidConfig(BundleConfig):
             problems.append(f"PRETRAINED {self.pretrained!r} not in {PRETRAINED}")
         if self.pretrained == "coco" and self.backbone != "resnet50_fpn":
             problems.append("PRETRAINED 'coco' exists only for BACKBONE 'resnet50_fpn'")
+        if self.inference_precision not in INFERENCE_PRECISIONS:
+            problems.append(f"INFERENCE_PRECISION {self.inference_precision!r} not in {INFERENCE_PRECISIONS}")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"OPTIMIZER {self.optimizer!r} not in {OPTIMIZERS}")
         if len(self.min_max_obj_size) != 2 or self.min_max_obj_size[0] >= self.min_max_obj_size[1]:
