@@ -3,6 +3,9 @@
     python benchmarks/uid_inference.py                  # 72 frames (a device-day at one per 20 min)
     python benchmarks/uid_inference.py --n 3            # quick run
     python benchmarks/uid_inference.py --backbones small --score-threshold 0
+    python benchmarks/uid_inference.py --precision fp32 --no-channels-last   # the path before cheaper passes
+
+Every faster path side by side on a *trained* model, with accuracy: ``benchmarks/uid_speedups.py``.
 
 For each backbone (random weights: compute does not depend on the weights' values, only on how many
 detections survive, see below) a fresh subprocess loads the model and measures two runs:
@@ -119,14 +122,15 @@ def device_day(n: int, detector, config) -> dict:
     }  # fmt: skip
 
 
-def worker(name: str, n: int, score_threshold: float | None, batch: int) -> dict:
+def worker(name: str, n: int, score_threshold: float | None, batch: int, precision: str, channels_last: bool) -> dict:
     import torch
 
     from stickypi_assets.ml.uid.config import UidConfig
     from stickypi_assets.ml.uid.model import MaskRCNNDetector
     from stickypi_assets.ml.uid.predict import PredictTimings, decode_jpeg, predict_image
 
-    overrides = dict(BACKBONES[name], TILE_BATCH_SIZE=batch)
+    overrides = dict(BACKBONES[name], TILE_BATCH_SIZE=batch, INFERENCE_PRECISION=precision,
+                     CHANNELS_LAST=channels_last)  # fmt: skip
     if score_threshold is not None:
         overrides["SCORE_THRESHOLD"] = score_threshold
     config = UidConfig.from_dict(overrides, strict=True)
@@ -159,22 +163,28 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=["resnet50_fpn", "small"], choices=sorted(BACKBONES))
     parser.add_argument("--score-threshold", type=float, default=None, help="override SCORE_THRESHOLD (0.85)")
     parser.add_argument("--tile-batch", type=int, default=1, help="tiles per forward pass (default 1)")
+    parser.add_argument("--precision", default="auto", help="INFERENCE_PRECISION of the backbone (default auto)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="CHANNELS_LAST (default on)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.n, args.score_threshold, args.tile_batch)))
+        print(json.dumps(worker(args.worker, args.n, args.score_threshold, args.tile_batch, args.precision,
+                                args.channels_last)))  # fmt: skip
         return
 
     source = f"{len(list(RAW_DIR.glob('*/*.jpg')))} raw JPEGs" if RAW_DIR.is_dir() else "a synthetic card"
     print(
         f"UID inference: 2592 x 1944 frames from {source}, {os.cpu_count()} CPU(s), random weights, "
-        f"score threshold {args.score_threshold if args.score_threshold is not None else 'config (0.85)'}"
+        f"score threshold {args.score_threshold if args.score_threshold is not None else 'config (0.85)'}, "
+        f"backbone precision {args.precision}, channels-last {args.channels_last}"
     )
     header = f"{'backbone':<13} {'run':<10} {'decode':>7} {'model':>7} {'post':>7} {'e2e':>7} {'e2e/model':>9} "
     header += f"{'tiles':>5} {'inst':>5} {'peak RSS':>9}"
     print(header + "   (seconds per image)")
     for name in args.backbones:
-        cmd = [sys.executable, __file__, "--worker", name, "--n", str(args.n), "--tile-batch", str(args.tile_batch)]
+        cmd = [sys.executable, __file__, "--worker", name, "--n", str(args.n), "--tile-batch", str(args.tile_batch),
+               "--precision", args.precision, "--channels-last" if args.channels_last else "--no-channels-last"]
         if args.score_threshold is not None:
             cmd += ["--score-threshold", str(args.score_threshold)]
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]

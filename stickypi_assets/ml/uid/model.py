@@ -211,26 +211,31 @@ class MaskRCNNDetector:
     # -- inference -------------------------------------------------------------------------------------
 
     def configure_inference(self, precision: str, channels_last: bool) -> None:
-        """Choose how :meth:`backbone_features` runs (``INFERENCE_PRECISION``, ``CHANNELS_LAST``; benchmarks switch).
-
-        The backbone's weights take the layout too (``load_state_dict`` keeps it), so that no convolution mixes
-        layouts. Training is unaffected by the precision; NHWC weights only change its memory layout.
-        """
+        """Choose how :meth:`backbone_features` runs (``INFERENCE_PRECISION``, ``CHANNELS_LAST``; benchmarks switch)."""
         if precision not in INFERENCE_PRECISIONS:
             raise ValueError(f"INFERENCE_PRECISION {precision!r} not in {INFERENCE_PRECISIONS}")
         #: The backbone's autocast dtype at inference (``None``: float32).
         self.backbone_dtype = backbone_dtype(precision, self.device)
         self.channels_last = bool(channels_last)
+        if not self.channels_last:
+            self._set_layout(False)  # NHWC weights only once :meth:`backbone_features` runs
+
+    def _set_layout(self, channels_last: bool) -> None:
+        """The backbone's weights in NHWC for channels-last inference, so that no convolution mixes layouts; back in
+        the contiguous layout for training, which thus computes bit for bit what it computed before this option."""
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.model.backbone.to(memory_format=layout)
+        if self.model.backbone.body.conv1.weight.is_contiguous(memory_format=layout):
+            return
+        self.model.backbone.to(memory_format=layout)  # the values are unchanged; load_state_dict keeps the layout
 
     def backbone_features(self, batch: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         """ResNet + FPN features of a normalised ``(N, 3, H, W)`` batch, float32 whatever precision they ran at.
 
-        For inference (call under ``torch.inference_mode``): training calls the model as torchvision does, so
-        ``INFERENCE_PRECISION`` never touches it.
+        For inference (call under ``torch.inference_mode``): training calls the model as torchvision does, in the
+        contiguous layout and float32, so ``INFERENCE_PRECISION`` and ``CHANNELS_LAST`` never touch it.
         """
         backbone = self.model.backbone
+        self._set_layout(self.channels_last)
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         if self.backbone_dtype is None:
@@ -287,6 +292,7 @@ class MaskRCNNDetector:
         return self.model(tensors, torch_targets)
 
     def train(self) -> None:
+        self._set_layout(False)
         self.model.train()
 
     def eval(self) -> None:
@@ -295,6 +301,7 @@ class MaskRCNNDetector:
     def eval_losses_mode(self) -> None:
         """Loss mode without side effects: torchvision returns losses only in training mode, but
         validation must not update batch-norm running statistics."""
+        self._set_layout(False)
         self.model.train()
         _set_batchnorm_eval(self.model)
 
