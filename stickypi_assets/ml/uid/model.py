@@ -224,7 +224,8 @@ class MaskRCNNDetector:
         """The backbone's weights in NHWC for channels-last inference, so that no convolution mixes layouts; back in
         the contiguous layout for training, which thus computes bit for bit what it computed before this option."""
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        if self.model.backbone.body.conv1.weight.is_contiguous(memory_format=layout):
+        weight = next((w for w in self.model.backbone.parameters() if w.dim() == 4), None)
+        if weight is None or weight.is_contiguous(memory_format=layout):
             return
         self.model.backbone.to(memory_format=layout)  # the values are unchanged; load_state_dict keeps the layout
 
